@@ -1,0 +1,1 @@
+"""Configuration: strict models, loader, environment references and reload."""

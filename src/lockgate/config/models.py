@@ -1,0 +1,248 @@
+"""The configuration document (SPEC section 4) as strict, frozen pydantic models.
+
+Unknown keys are errors (``extra="forbid"``); numbers accept ``k``/``M`` suffixes; durations
+accept ``ms``/``s``/``m``/``h``. Secrets are ``SecretStr`` so they never print. Cross-references
+(a deployment's provider, a fallback, a plan's models) are checked by ``loader.check_references``
+so that every problem is reported at once with its YAML path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+
+_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_SCALE = {"": 1, "k": 1_000, "K": 1_000, "m": 1_000_000, "M": 1_000_000}
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, str):
+        m = _NUMBER.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a number (use digits with an optional k or M)")
+        n = float(m.group(1)) * _SCALE[m.group(2)]
+        return int(n) if n.is_integer() else n
+    return value
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a duration (examples: 250ms, 5s, 2m, 1h)")
+        return float(m.group(1)) * _SECONDS[m.group(2)]
+    if isinstance(value, bool):
+        raise ValueError("a duration must be a number of seconds or a string like 5s")
+    return value
+
+
+Count = Annotated[float, BeforeValidator(_number), Field(ge=0)]
+Seconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- server, storage, auth -----------------------------------------------------------------
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    admin_keys: list[SecretStr] = Field(default_factory=list)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    shutdown_grace: Seconds = 30.0
+
+
+class JwtClaims(Strict):
+    tenant: str = "org"
+    app: str = "client_id"
+    user: str = "sub"
+    roles: str = "roles"
+
+
+class JwtIssuer(Strict):
+    issuer: str
+    audience: str | list[str]
+    jwks_url: str | None = None
+    jwks: dict[str, Any] | None = None
+    claims: JwtClaims = JwtClaims()
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JwtIssuer:
+        if (self.jwks_url is None) == (self.jwks is None):
+            raise ValueError("give exactly one of jwks_url or jwks")
+        return self
+
+
+class MtlsConfig(Strict):
+    subject_claims: dict[Literal["tenant", "app", "user"], str] = Field(default_factory=dict)
+
+
+class AuthConfig(Strict):
+    jwt: list[JwtIssuer] = Field(default_factory=list)
+    mtls: MtlsConfig | None = None
+
+
+# --- providers and models ------------------------------------------------------------------
+
+ProviderType = Literal["openai", "azure_openai", "anthropic", "gemini", "mock"]
+
+
+class ProviderConfig(Strict):
+    type: ProviderType
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    api_version: str | None = None
+    region: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    max_connections: int = Field(256, gt=0)
+
+
+Routing = Literal["weighted", "round-robin", "least-busy", "least-latency", "lowest-cost"]
+
+
+class Deployment(Strict):
+    provider: str
+    model: str
+    weight: float = Field(1.0, ge=0)
+    region: str | None = None  # overrides the provider's region
+
+
+class Price(Strict):
+    input: float = Field(0.0, ge=0)  # USD per 1M tokens
+    output: float = Field(0.0, ge=0)
+    cached_input: float | None = Field(None, ge=0)
+
+
+class RetryConfig(Strict):
+    attempts: int = Field(2, ge=0, le=10)
+    backoff: Seconds = 0.25
+    max_backoff: Seconds = 4.0
+    on: list[int] = Field(default_factory=lambda: [429, 500, 502, 503, 504])
+
+
+class TimeoutConfig(Strict):
+    connect: Seconds = 5.0
+    first_token: Seconds = 30.0
+    idle: Seconds = 30.0
+    total: Seconds = 300.0
+
+
+class CircuitBreakerConfig(Strict):
+    window: Seconds = 30.0
+    min_requests: int = Field(20, ge=1)
+    error_rate: float = Field(0.5, gt=0, le=1)
+    open_for: Seconds = 30.0
+    probes: int = Field(3, ge=1)
+
+
+class ModelConfig(Strict):
+    deployments: list[Deployment] = Field(min_length=1)
+    kind: Literal["chat", "embedding"] = "chat"
+    routing: Routing = "weighted"
+    price: Price = Price()
+    context_window: int | None = Field(None, gt=0)
+    default_max_tokens: int = Field(4096, gt=0)
+    retry: RetryConfig = RetryConfig()
+    timeout: TimeoutConfig = TimeoutConfig()
+    circuit_breaker: CircuitBreakerConfig | None = None
+    fallbacks: list[str] = Field(default_factory=list)
+    max_in_flight: int | None = Field(None, gt=0)
+
+
+# --- plans, roles, tenants, policies -------------------------------------------------------
+
+Period = Literal["second", "minute", "hour", "day", "month"]
+Scope = Literal["key", "app", "tenant", "user", "ip", "global"]
+
+
+class Limit(Strict):
+    requests: Count | None = None
+    tokens: Count | None = None
+    cost: Count | None = None
+    per: Period
+    burst: Count = 0
+    scope: Scope | None = None
+    model: Literal["each"] | None = None
+    tz: str | None = None
+    alert_at: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_measure(self) -> Limit:
+        given = [k for k in ("requests", "tokens", "cost") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a limit names exactly one of requests, tokens or cost")
+        return self
+
+
+class Plan(Strict):
+    models: list[str] = Field(default_factory=lambda: ["*"])
+    priority: Literal["low", "normal", "high"] = "normal"
+    limits: list[Limit] = Field(default_factory=list)
+
+
+class Role(Strict):
+    models: list[str] = Field(default_factory=list)
+
+
+class AppSeed(Strict):
+    plan: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class TenantSeed(Strict):
+    plan: str | None = None
+    residency: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    apps: dict[str, AppSeed] = Field(default_factory=dict)
+
+
+class PolicyMatch(Strict):
+    models: list[str] = Field(default_factory=list)
+    tenants: list[str] = Field(default_factory=list)
+    apps: list[str] = Field(default_factory=list)
+
+
+class PolicyRule(Strict):
+    name: str
+    match: PolicyMatch | None = None
+    allow_if: str | None = None
+    deny_if: str | None = None
+    limits: list[Limit] = Field(default_factory=list)
+    deny_ips: list[str] = Field(default_factory=list)
+    allow_ips: list[str] = Field(default_factory=list)
+
+
+class Webhook(Strict):
+    url: str
+    events: list[str] = Field(default_factory=list)
+    secret: SecretStr | None = None
+
+
+class AlertsConfig(Strict):
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+
+class Config(Strict):
+    version: Literal[1]
+    server: ServerConfig = ServerConfig()
+    storage: str = "sqlite:///./.lockgate/lockgate.db"
+    state: str = "memory"
+    default_plan: str | None = None
+    auth: AuthConfig = AuthConfig()
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    plans: dict[str, Plan] = Field(default_factory=dict)
+    roles: dict[str, Role] = Field(default_factory=dict)
+    tenants: dict[str, TenantSeed] = Field(default_factory=dict)
+    policies: list[PolicyRule] = Field(default_factory=list)
+    alerts: AlertsConfig = AlertsConfig()

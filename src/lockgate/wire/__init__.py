@@ -1,0 +1,1 @@
+"""Canonical types and pure per-format codecs (no I/O)."""
