@@ -4,14 +4,28 @@ Unknown keys are errors (``extra="forbid"``); numbers accept ``k``/``M`` suffixe
 accept ``ms``/``s``/``m``/``h``. Secrets are ``SecretStr`` so they never print. Cross-references
 (a deployment's provider, a fallback, a plan's models) are checked by ``loader.check_references``
 so that every problem is reported at once with its YAML path.
+
+Validator messages never include the offending value: the loader decides whether it may be
+echoed (not when it came from ``${env:...}`` or sits in a secret-bearing field).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -20,10 +34,12 @@ _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def _number(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would take true as 1
+        raise ValueError("expected a number")
     if isinstance(value, str):
         m = _NUMBER.match(value)
         if not m:
-            raise ValueError(f"{value!r} is not a number (use digits with an optional k or M)")
+            raise ValueError("not a number (use digits with an optional k or M, e.g. 100k, 1M)")
         n = float(m.group(1)) * _SCALE[m.group(2)]
         return int(n) if n.is_integer() else n
     return value
@@ -33,15 +49,33 @@ def _duration(value: Any) -> Any:
     if isinstance(value, str):
         m = _DURATION.match(value)
         if not m:
-            raise ValueError(f"{value!r} is not a duration (examples: 250ms, 5s, 2m, 1h)")
+            raise ValueError("not a duration (examples: 250ms, 5s, 2m, 1h)")
         return float(m.group(1)) * _SECONDS[m.group(2)]
     if isinstance(value, bool):
         raise ValueError("a duration must be a number of seconds or a string like 5s")
     return value
 
 
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("not an IP address or network (e.g. 10.0.0.0/8, 2001:db8::/32)") from None
+    return value
+
+
+def _time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone (use an IANA name such as Europe/Berlin)") from None
+    return value
+
+
 Count = Annotated[float, BeforeValidator(_number), Field(ge=0)]
 Seconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+Network = Annotated[str, AfterValidator(_network)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
 
 
 class Strict(BaseModel):
@@ -53,10 +87,10 @@ class Strict(BaseModel):
 
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
     admin_keys: list[SecretStr] = Field(default_factory=list)
-    trusted_proxies: list[str] = Field(default_factory=list)
-    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    trusted_proxies: list[Network] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     shutdown_grace: Seconds = 30.0
 
 
@@ -103,27 +137,43 @@ class ProviderConfig(Strict):
     api_version: str | None = None
     region: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    max_connections: int = Field(256, gt=0)
+    max_connections: int = Field(default=256, gt=0)
+
+    @model_validator(mode="after")
+    def _required_for_type(self) -> ProviderConfig:
+        needed: tuple[str, ...] = ()
+        if self.type == "azure_openai":
+            needed = ("base_url", "api_version")
+        elif self.type in ("anthropic", "gemini") or (
+            self.type == "openai" and self.base_url is None
+        ):
+            # an openai-type provider with its own base_url may be a keyless local server
+            needed = ("api_key",)
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"type {self.type} requires {' and '.join(missing)}")
+        return self
 
 
 Routing = Literal["weighted", "round-robin", "least-busy", "least-latency", "lowest-cost"]
 
 
+class Price(Strict):
+    input: float = Field(default=0.0, ge=0)  # USD per 1M tokens
+    output: float = Field(default=0.0, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
 class Deployment(Strict):
     provider: str
     model: str
-    weight: float = Field(1.0, ge=0)
+    weight: float = Field(default=1.0, ge=0)
     region: str | None = None  # overrides the provider's region
-
-
-class Price(Strict):
-    input: float = Field(0.0, ge=0)  # USD per 1M tokens
-    output: float = Field(0.0, ge=0)
-    cached_input: float | None = Field(None, ge=0)
+    price: Price | None = None  # overrides the model's price (for lowest-cost routing)
 
 
 class RetryConfig(Strict):
-    attempts: int = Field(2, ge=0, le=10)
+    attempts: int = Field(default=2, ge=0, le=10)
     backoff: Seconds = 0.25
     max_backoff: Seconds = 4.0
     on: list[int] = Field(default_factory=lambda: [429, 500, 502, 503, 504])
@@ -138,10 +188,10 @@ class TimeoutConfig(Strict):
 
 class CircuitBreakerConfig(Strict):
     window: Seconds = 30.0
-    min_requests: int = Field(20, ge=1)
-    error_rate: float = Field(0.5, gt=0, le=1)
+    min_requests: int = Field(default=20, ge=1)
+    error_rate: float = Field(default=0.5, gt=0, le=1)
     open_for: Seconds = 30.0
-    probes: int = Field(3, ge=1)
+    probes: int = Field(default=3, ge=1)
 
 
 class ModelConfig(Strict):
@@ -149,13 +199,13 @@ class ModelConfig(Strict):
     kind: Literal["chat", "embedding"] = "chat"
     routing: Routing = "weighted"
     price: Price = Price()
-    context_window: int | None = Field(None, gt=0)
-    default_max_tokens: int = Field(4096, gt=0)
+    context_window: int | None = Field(default=None, gt=0)
+    default_max_tokens: int = Field(default=4096, gt=0)
     retry: RetryConfig = RetryConfig()
     timeout: TimeoutConfig = TimeoutConfig()
     circuit_breaker: CircuitBreakerConfig | None = None
     fallbacks: list[str] = Field(default_factory=list)
-    max_in_flight: int | None = Field(None, gt=0)
+    max_in_flight: int | None = Field(default=None, gt=0)
 
 
 # --- plans, roles, tenants, policies -------------------------------------------------------
@@ -172,7 +222,7 @@ class Limit(Strict):
     burst: Count = 0
     scope: Scope | None = None
     model: Literal["each"] | None = None
-    tz: str | None = None
+    tz: TimeZone | None = None
     alert_at: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -218,8 +268,8 @@ class PolicyRule(Strict):
     allow_if: str | None = None
     deny_if: str | None = None
     limits: list[Limit] = Field(default_factory=list)
-    deny_ips: list[str] = Field(default_factory=list)
-    allow_ips: list[str] = Field(default_factory=list)
+    deny_ips: list[Network] = Field(default_factory=list)
+    allow_ips: list[Network] = Field(default_factory=list)
 
 
 class Webhook(Strict):
@@ -246,3 +296,17 @@ class Config(Strict):
     tenants: dict[str, TenantSeed] = Field(default_factory=dict)
     policies: list[PolicyRule] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must be a sqlite:///PATH or postgresql://... URL")
+        return value
+
+    @field_validator("state")
+    @classmethod
+    def _state_url(cls, value: str) -> str:
+        if value != "memory" and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be memory or a redis:// or rediss:// URL")
+        return value

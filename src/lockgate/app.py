@@ -1,0 +1,189 @@
+"""``create_app(config)`` builds the gateway: one ASGI app whose lifespan owns every resource.
+
+Routing is a dict lookup: the data-plane routes are served by raw ASGI handlers, the admin API
+(a FastAPI app) is mounted under ``/admin/v1``, plus ``/healthz`` and ``/readyz``.
+
+Config reload (SIGHUP or file change) builds a new ``Runtime`` and swaps the reference; a
+request holds the runtime it started with until it ends. ``storage`` and ``server`` changes
+need a restart and are reported as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lockgate.admin.app import create_admin_app
+from lockgate.config.loader import Problem
+from lockgate.config.models import Config
+from lockgate.config.reload import ConfigWatcher
+from lockgate.errors import NotFound
+from lockgate.identity.index import KeyIndex
+from lockgate.identity.refresher import IdentityRefresher
+from lockgate.ingress.dataplane import DataPlane
+from lockgate.ingress.http import Receive, Scope, Send, send_bytes
+from lockgate.pipeline.policy import Pipeline
+from lockgate.policies.access import ModelAccess
+from lockgate.policies.authn import ApiKeyAuthn
+from lockgate.routing.router import Router
+from lockgate.runtime import Runtime
+from lockgate.store.repo import Store
+from lockgate.upstream import UpstreamClient
+
+log = logging.getLogger("lockgate")
+
+ADMIN_PREFIX = "/admin/v1"
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        extra_admin_keys: tuple[str, ...] = (),
+        identity_interval: float = 0.5,
+        reload_interval: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.env = env
+        self.upstream = UpstreamClient()
+        self.runtime = Runtime(config, self.upstream)
+        self.keys = KeyIndex.empty()
+        self.router = Router()
+        self.pipeline = Pipeline([ApiKeyAuthn(lambda: self.keys), ModelAccess()])
+        self.dataplane = DataPlane(
+            runtime=lambda: self.runtime,
+            pipeline=self.pipeline,
+            router=self.router,
+            max_body=lambda: self.runtime.config.server.max_body_bytes,
+        )
+        self.store = Store(config.storage)
+        admin_keys = [k.get_secret_value() for k in config.server.admin_keys]
+        admin_keys.extend(extra_admin_keys)
+        self.refresher = IdentityRefresher(
+            self.store, self._set_keys, interval=identity_interval,
+            bootstrap_admin_keys=[k for k in admin_keys if k],
+        )
+        self.admin = create_admin_app(
+            store=self.store,
+            admin_auth=lambda secret: self.keys.admin_lookup(secret),
+            on_identity_change=self._identity_changed,
+            plan_names=lambda: self.runtime.config.plans.keys(),
+        )
+        self.watcher: ConfigWatcher | None = None
+        if config_path is not None:
+            self.watcher = ConfigWatcher(
+                config_path, on_change=self.apply_config, on_error=self._reload_failed,
+                interval=reload_interval, env=env,
+            )
+        self.reloads = 0
+
+    # --- resources ---------------------------------------------------------------------------
+
+    def _set_keys(self, index: KeyIndex) -> None:
+        self.keys = index
+
+    async def _identity_changed(self) -> None:
+        await self.refresher.refresh_now()
+
+    async def startup(self) -> None:
+        await asyncio.to_thread(self.store.migrate)
+        if self.config.tenants:
+            await asyncio.to_thread(self.store.seed_from_config, self.config.tenants)
+        await self.refresher.start()
+        if self.watcher is not None:
+            await self.watcher.start()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.watcher.trigger)
+
+    async def shutdown(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.stop()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        await self.refresher.stop()
+        await self.runtime.aclose()
+        await self.upstream.aclose()
+        await asyncio.to_thread(self.store.close)
+
+    async def apply_config(self, config: Config) -> None:
+        old = self.config
+        for section in ("storage", "server", "state"):
+            if getattr(old, section) != getattr(config, section):
+                log.warning("config reload: '%s' changed; it takes effect after a restart", section)
+        self.runtime = Runtime(config, self.upstream)
+        self.config = config
+        self.reloads += 1
+        if config.tenants != old.tenants:
+            await asyncio.to_thread(self.store.seed_from_config, config.tenants)
+            await self.refresher.refresh_now()
+        log.info("config reloaded: %d models, %d providers", len(config.models),
+                 len(config.providers))
+
+    def _reload_failed(self, problems: list[Problem]) -> None:
+        log.error("config reload rejected (%d problems); the previous config stays",
+                  len(problems))
+
+    # --- ASGI --------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            if self.dataplane.handles(path):
+                await self.dataplane(scope, receive, send)
+            elif path.startswith(ADMIN_PREFIX + "/") or path == ADMIN_PREFIX:
+                sub = dict(scope)
+                sub["root_path"] = scope.get("root_path", "") + ADMIN_PREFIX
+                await self.admin(sub, receive, send)
+            elif path == "/healthz":
+                await send_bytes(send, 200, b'{"status":"ok"}', [])
+            elif path == "/readyz":
+                await self._ready(send)
+            else:
+                err = NotFound(f"no route {scope['method']} {path}", code="unknown_route")
+                await send_bytes(send, 404, err.openai_body(), [])
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _ready(self, send: Send) -> None:
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.to_thread(self.store.ping)
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"unreachable ({type(exc).__name__})"
+        checks["state"] = "ok" if self.config.state == "memory" else "not checked"
+        ready = all(v == "ok" or v == "not checked" for v in checks.values())
+        body = orjson.dumps({"status": "ready" if ready else "not ready", "checks": checks})
+        await send_bytes(send, 200 if ready else 503, body, [])
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(config: Config, **kwargs: Any) -> Gateway:
+    return Gateway(config, **kwargs)

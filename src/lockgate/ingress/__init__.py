@@ -1,0 +1,1 @@
+"""Data-plane routes: raw ASGI handlers for each ingress format."""

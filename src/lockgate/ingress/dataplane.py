@@ -1,0 +1,226 @@
+"""The data-plane routes (SPEC section 2), written once against ``IngressFormat``.
+
+Order of work for every call: request id → authentication (before the body is looked at, so
+unauthenticated callers learn nothing from validation errors) → body read with the size limit
+→ decode → the rest of the policies → router → encode → send → ``on_complete``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from lockgate.errors import (
+    GatewayError,
+    InternalError,
+    InvalidRequest,
+    ModelNotFound,
+    NotFound,
+)
+from lockgate.ingress.http import ClientGone, Receive, Scope, Send, client_ip, read_body, send_bytes
+from lockgate.ingress.streaming import stream_chat
+from lockgate.pipeline.context import RequestContext
+from lockgate.pipeline.policy import Pipeline
+from lockgate.routing.router import Router
+from lockgate.runtime import ModelRoute, Runtime
+from lockgate.usage.tokens import estimate_request, estimate_text
+from lockgate.wire import anthropic, openai
+from lockgate.wire.formats import ANTHROPIC, OPENAI, IngressFormat
+from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingResponse, Usage
+
+log = logging.getLogger("lockgate.dataplane")
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+def chat_usage(req: ChatRequest, resp: ChatResponse) -> tuple[Usage, bool]:
+    """The provider's usage, or an estimate (flagged) when it reported none."""
+    if resp.usage is not None:
+        return resp.usage, False
+    out = estimate_text(resp.text()) + sum(estimate_text(c.arguments) for c in resp.tool_calls)
+    return Usage(input_tokens=estimate_request(req), output_tokens=out), True
+
+
+class DataPlane:
+    def __init__(
+        self,
+        *,
+        runtime: Callable[[], Runtime],
+        pipeline: Pipeline,
+        router: Router,
+        max_body: Callable[[], int],
+        on_record: Callable[[RequestContext], None] | None = None,
+    ) -> None:
+        self._runtime = runtime
+        self.pipeline = pipeline
+        self.router = router
+        self._max_body = max_body
+        self._on_record = on_record
+        self._ids = itertools.count(1)
+        self._id_prefix = "req_" + os.urandom(5).hex()
+        self.created = int(time.time())
+        self.routes: dict[str, tuple[str, str, IngressFormat]] = {
+            "/v1/chat/completions": ("POST", "chat", OPENAI),
+            "/v1/messages": ("POST", "chat", ANTHROPIC),
+            "/v1/messages/count_tokens": ("POST", "count_tokens", ANTHROPIC),
+            "/v1/embeddings": ("POST", "embeddings", OPENAI),
+            "/v1/models": ("GET", "models", OPENAI),
+        }
+
+    def handles(self, path: str) -> bool:
+        return path in self.routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, kind, fmt = self.routes[scope["path"]]
+        rid = f"{self._id_prefix}{next(self._ids):x}"
+        ctx = RequestContext(
+            request_id=rid,
+            route=kind,
+            ingress=fmt.name,
+            headers=scope["headers"],
+            client_ip=client_ip(scope),
+            runtime=self._runtime(),
+            started=time.monotonic(),
+        )
+        ctx.response_headers.append((b"x-request-id", rid.encode()))
+        try:
+            if scope["method"] != method:
+                raise MethodNotAllowed(f"{scope['path']} accepts {method} only")
+            await self.pipeline.authenticate(ctx)
+            if kind == "models":
+                await self._models(ctx, send)
+            else:
+                body = await read_body(scope, receive, self._max_body())
+                await self._dispatch(kind, fmt, ctx, body, receive, send)
+        except ClientGone:
+            ctx.client_disconnected = True
+            ctx.status = 499
+        except GatewayError as err:
+            await self._fail(ctx, fmt, err, send)
+        except Exception:
+            log.exception("request %s failed", rid)
+            await self._fail(ctx, fmt, InternalError(f"internal error (request id {rid})"), send)
+        finally:
+            ctx.finished_at = time.monotonic()
+            await self.pipeline.complete(ctx)
+            if self._on_record is not None:
+                self._on_record(ctx)
+
+    async def _fail(self, ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Send) -> None:
+        ctx.status = err.http_status
+        ctx.error = err
+        headers = list(ctx.response_headers)
+        headers.extend((k.encode(), v.encode()) for k, v in err.headers.items())
+        retry_after = getattr(err, "retry_after", None)
+        if ctx.status == 429 and not any(k == b"retry-after" for k, _ in headers):
+            headers.append((b"retry-after", str(max(1, round(retry_after or 1))).encode()))
+        await send_bytes(send, ctx.status, fmt.error_body(err), headers)
+
+    async def _dispatch(
+        self, kind: str, fmt: IngressFormat, ctx: RequestContext, body: bytes,
+        receive: Receive, send: Send,
+    ) -> None:
+        data = parse_json(body)
+        if kind == "chat":
+            req = fmt.decode_chat(data)
+        elif kind == "count_tokens":
+            req = anthropic.decode_count_tokens_request(data)
+        else:
+            await self._embeddings(ctx, data, send)
+            return
+        ctx.model = req.model
+        ctx.chat = req
+        await self.pipeline.admit(ctx)
+        route = self._route(ctx, req.model, "chat")
+        if kind == "count_tokens":
+            await self._count_tokens(ctx, route, req, send)
+        elif req.stream:
+            await stream_chat(ctx, fmt, self.router, route, req, receive, send)
+        else:
+            await self._chat(ctx, fmt, route, req, send)
+
+    def _route(self, ctx: RequestContext, model: str, kind: str) -> ModelRoute:
+        route = ctx.runtime.models.get(model)
+        if route is None:
+            raise ModelNotFound(f"model '{model}' does not exist", param="model")
+        if route.kind != kind:
+            where = "/v1/embeddings" if route.kind == "embedding" else "a chat route"
+            raise InvalidRequest(
+                f"model '{model}' is an {route.kind} model; call it through {where}",
+                param="model",
+            )
+        return route
+
+    async def _chat(
+        self, ctx: RequestContext, fmt: IngressFormat, route: ModelRoute, req: ChatRequest,
+        send: Send,
+    ) -> None:
+        async def attempt(target: Any, r: ModelRoute) -> ChatResponse:
+            result: ChatResponse = await target.provider.chat(req, target.model, r.timeouts)
+            return result
+
+        resp = await self.router.run(ctx, route, attempt)
+        ctx.usage, ctx.usage_estimated = chat_usage(req, resp)
+        ctx.first_token_at = time.monotonic()
+        await send_bytes(send, 200, fmt.encode_chat(resp, req.model), ctx.response_headers)
+
+    async def _count_tokens(
+        self, ctx: RequestContext, route: ModelRoute, req: ChatRequest, send: Send
+    ) -> None:
+        async def attempt(target: Any, r: ModelRoute) -> int | None:
+            result: int | None = await target.provider.count_tokens(req, target.model, r.timeouts)
+            return result
+
+        counted = await self.router.run(ctx, route, attempt)
+        n = counted if counted is not None else estimate_request(req)
+        await send_bytes(
+            send, 200, anthropic.encode_count_tokens_response(n), ctx.response_headers
+        )
+
+    async def _embeddings(self, ctx: RequestContext, data: object, send: Send) -> None:
+        req = openai.decode_embedding_request(data)
+        ctx.model = req.model
+        ctx.embedding = req
+        await self.pipeline.admit(ctx)
+        route = self._route(ctx, req.model, "embedding")
+
+        async def attempt(target: Any, r: ModelRoute) -> EmbeddingResponse:
+            result: EmbeddingResponse = await target.provider.embed(req, target.model, r.timeouts)
+            return result
+
+        resp = await self.router.run(ctx, route, attempt)
+        if resp.usage.input_tokens == 0:
+            resp.usage = Usage(input_tokens=sum(estimate_text(t) for t in req.inputs))
+            ctx.usage_estimated = True
+        ctx.usage = resp.usage
+        body = openai.encode_embedding_response(resp, model=req.model)
+        await send_bytes(send, 200, body, ctx.response_headers)
+
+    async def _models(self, ctx: RequestContext, send: Send) -> None:
+        names = sorted(ctx.runtime.allowed_for(ctx.principal))
+        body = openai.encode_model_list([(n, "lockgate") for n in names], created=self.created)
+        await send_bytes(send, 200, body, ctx.response_headers)
+
+
+def parse_json(body: bytes) -> object:
+    if not body:
+        raise InvalidRequest("the request body is empty; send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise InvalidRequest(f"the request body is not valid JSON: {err.msg} at byte {err.pos}") from None
+
+
+def not_found(path: str) -> NotFound:
+    return NotFound(f"no route {path}", code="unknown_route")

@@ -1,0 +1,142 @@
+"""Streaming chat responses: upstream chunks → client SSE, with disconnect handling.
+
+Retries and fallbacks happen inside ``router.run`` while the stream is being opened, before the
+client has seen a byte. Once the response has started, an upstream failure ends the stream with
+an error event in the client's format. A client that disconnects cancels the relay, which
+closes the upstream request (the provider stops generating and the connection is not reused).
+Usage is the provider's when it reports it, otherwise counted from what was relayed — also for
+streams the client abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from lockgate.errors import GatewayError, InternalError
+from lockgate.ingress.http import SSE_HEADERS, Receive, Send
+from lockgate.pipeline.context import RequestContext
+from lockgate.providers.base import ChunkStream
+from lockgate.routing.router import Router
+from lockgate.runtime import ModelRoute
+from lockgate.usage.tokens import estimate_request, estimate_text
+from lockgate.wire.formats import IngressFormat
+from lockgate.wire.types import (
+    ChatRequest,
+    StreamEnd,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+
+
+class _Relay:
+    """Counts what was relayed, so usage can be settled when the provider reports none."""
+
+    __slots__ = ("chars", "input_usage", "usage")
+
+    def __init__(self) -> None:
+        self.chars = 0
+        self.usage: Usage | None = None
+        self.input_usage: Usage | None = None
+
+    def observe(self, chunk: object) -> None:
+        if isinstance(chunk, TextDelta):
+            self.chars += len(chunk.text)
+        elif isinstance(chunk, ToolCallDelta):
+            self.chars += len(chunk.arguments)
+        elif isinstance(chunk, ToolCallStart):
+            self.chars += len(chunk.name)
+        elif isinstance(chunk, StreamEnd):
+            self.usage = chunk.usage
+        elif isinstance(chunk, StreamStart):
+            self.input_usage = chunk.usage
+
+    def settle(self, req: ChatRequest) -> tuple[Usage, bool]:
+        if self.usage is not None:
+            return self.usage, False
+        inp = self.input_usage.input_tokens if self.input_usage else estimate_request(req)
+        out = max(0, (self.chars + 3) // 4) if self.chars else 0
+        return Usage(input_tokens=inp, output_tokens=out), True
+
+
+async def _watch_disconnect(receive: Receive, relay_task: asyncio.Task[Any]) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            relay_task.cancel()
+            return
+
+
+async def stream_chat(
+    ctx: RequestContext,
+    fmt: IngressFormat,
+    router: Router,
+    route: ModelRoute,
+    req: ChatRequest,
+    receive: Receive,
+    send: Send,
+) -> None:
+    async def attempt(target: Any, r: ModelRoute) -> ChunkStream:
+        stream: ChunkStream = await target.provider.open_stream(req, target.model, r.timeouts)
+        return stream
+
+    stream = await router.run(ctx, route, attempt)
+    relay = _Relay()
+    task = asyncio.current_task()
+    assert task is not None
+    watcher = asyncio.create_task(_watch_disconnect(receive, task))
+    try:
+        await send(
+            {"type": "http.response.start", "status": 200,
+             "headers": [*SSE_HEADERS, *ctx.response_headers]}
+        )
+        await _relay(ctx, fmt, req, stream, relay, send)
+    except asyncio.CancelledError:
+        if not watcher.done():
+            raise
+        # The client went away: the relay was cancelled on purpose; settle what was sent.
+        ctx.client_disconnected = True
+        ctx.status = 499
+        with contextlib.suppress(asyncio.CancelledError):
+            task.uncancel()
+    finally:
+        watcher.cancel()
+        await stream.aclose()
+        ctx.usage, ctx.usage_estimated = relay.settle(req)
+        if ctx.usage_estimated and ctx.usage.output_tokens == 0 and relay.chars:
+            ctx.usage.output_tokens = estimate_text(" " * relay.chars)
+
+
+async def _relay(
+    ctx: RequestContext,
+    fmt: IngressFormat,
+    req: ChatRequest,
+    stream: ChunkStream,
+    relay: _Relay,
+    send: Send,
+) -> None:
+    encoder = fmt.stream_encoder(req.model, req.include_usage)
+    try:
+        async for chunk in stream:
+            relay.observe(chunk)
+            if ctx.first_token_at is None and isinstance(chunk, TextDelta | ToolCallStart):
+                ctx.first_token_at = time.monotonic()
+            out = encoder.encode(chunk)
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        tail = encoder.close()
+    except GatewayError as err:
+        ctx.status = err.http_status
+        ctx.error = err
+        tail = fmt.stream_error(err)
+    except (OSError, ValueError) as err:
+        failure = InternalError(f"the stream failed (request id {ctx.request_id})")
+        ctx.status, ctx.error = 500, failure
+        tail = fmt.stream_error(failure)
+        del err
+    await send({"type": "http.response.body", "body": tail, "more_body": False})

@@ -1,0 +1,1 @@
+"""The request pipeline: context, the policy protocol and the runner."""

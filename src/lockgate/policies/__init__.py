@@ -1,0 +1,1 @@
+"""Policies applied to every data-plane request, one module each."""

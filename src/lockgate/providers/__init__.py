@@ -1,0 +1,1 @@
+"""Provider adapters: the only place that knows vendor names and endpoints."""

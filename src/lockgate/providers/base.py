@@ -1,0 +1,198 @@
+"""The provider contract and the shared machinery of HTTP-speaking adapters.
+
+A ``Provider`` turns canonical requests into answers. HTTP adapters subclass ``HttpProvider``
+and supply only what differs per vendor: how to build the upstream request, how to parse the
+reply or the stream, and how to read an error body. All network I/O goes through
+``lockgate.upstream``.
+
+``open_stream`` returns only once the upstream answered 200 with headers, so routing can still
+retry or fall back; errors after that surface from iteration and end the client's stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar, Protocol
+
+import orjson
+
+from lockgate.config.models import ProviderConfig
+from lockgate.errors import UpstreamProtocolError, UpstreamStatusError
+from lockgate.upstream import Timeouts, UpstreamClient, UpstreamRequest, UpstreamResponse
+from lockgate.wire.sse import SSEEvent, SSEParser
+from lockgate.wire.types import (
+    ChatRequest,
+    ChatResponse,
+    Chunk,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class ChunkStream(Protocol):
+    def __aiter__(self) -> AsyncIterator[Chunk]: ...
+    async def aclose(self) -> None: ...
+
+
+class Provider(Protocol):
+    name: str
+    region: str | None
+    kind: str  # the config's provider type, for logs and records
+
+    async def chat(self, req: ChatRequest, model: str, timeouts: Timeouts) -> ChatResponse: ...
+    async def open_stream(self, req: ChatRequest, model: str, timeouts: Timeouts) -> ChunkStream: ...
+    async def embed(
+        self, req: EmbeddingRequest, model: str, timeouts: Timeouts
+    ) -> EmbeddingResponse: ...
+    async def count_tokens(self, req: ChatRequest, model: str, timeouts: Timeouts) -> int | None:
+        """The provider's own count, or None when it has no counting endpoint."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class StreamDecoder(Protocol):
+    def feed(self, event: SSEEvent) -> list[Chunk]: ...
+    def close(self) -> list[Chunk]: ...
+
+
+class HttpChunkStream:
+    """Upstream SSE bytes -> events -> canonical chunks, closing the upstream when done."""
+
+    __slots__ = ("_closed", "_decoder", "_response")
+
+    def __init__(self, response: UpstreamResponse, decoder: StreamDecoder) -> None:
+        self._response = response
+        self._decoder = decoder
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        parser = SSEParser()
+        decoder = self._decoder
+        try:
+            async for data in self._response.iter_body():
+                for event in parser.feed(data):
+                    for chunk in decoder.feed(event):
+                        yield chunk
+            for event in parser.close():
+                for chunk in decoder.feed(event):
+                    yield chunk
+            for chunk in decoder.close():
+                yield chunk
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._response.aclose()
+
+
+class HttpProvider:
+    """Base of adapters that call a provider over HTTP."""
+
+    kind: ClassVar[str] = "http"
+
+    def __init__(self, name: str, cfg: ProviderConfig, client: UpstreamClient) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.region = cfg.region
+        self.client = client
+        self.api_key = cfg.api_key.get_secret_value() if cfg.api_key else ""
+
+    # --- what each vendor supplies -----------------------------------------------------------
+
+    def chat_request(self, req: ChatRequest, model: str) -> UpstreamRequest:
+        raise NotImplementedError
+
+    def parse_chat(self, body: object, model: str) -> ChatResponse:
+        raise NotImplementedError
+
+    def stream_decoder(self, model: str) -> StreamDecoder:
+        raise NotImplementedError
+
+    def embed_request(self, req: EmbeddingRequest, model: str) -> UpstreamRequest:
+        raise NotImplementedError
+
+    def parse_embed(self, body: object, model: str) -> EmbeddingResponse:
+        raise NotImplementedError
+
+    def count_request(self, req: ChatRequest, model: str) -> UpstreamRequest | None:
+        return None
+
+    def parse_count(self, body: object) -> int:
+        raise NotImplementedError
+
+    def decode_error(self, status: int, body: bytes) -> tuple[str, str | None, str | None]:
+        raise NotImplementedError
+
+    # --- shared ------------------------------------------------------------------------------
+
+    def headers(self, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+        base = [("content-type", "application/json"), ("accept", "application/json")]
+        base.extend(extra)
+        base.extend(self.cfg.headers.items())
+        return base
+
+    def error(self, status: int, body: bytes, response: UpstreamResponse) -> UpstreamStatusError:
+        message, kind, param = self.decode_error(status, body)
+        retry_after: float | None = None
+        raw = response.header("retry-after")
+        if raw:
+            try:
+                retry_after = float(raw)
+            except ValueError:
+                retry_after = None
+        text = f"provider '{self.name}' answered {status}: {message}"
+        return UpstreamStatusError(
+            status, text, provider=self.name, upstream_type=kind, param=param,
+            retry_after=retry_after,
+        )
+
+    async def _exchange(self, request: UpstreamRequest, timeouts: Timeouts) -> object:
+        response = await self.client.send(request, timeouts)
+        try:
+            body = await response.read(MAX_RESPONSE_BYTES)
+        finally:
+            await response.aclose()
+        if response.status != 200:
+            raise self.error(response.status, body, response)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UpstreamProtocolError(
+                f"provider '{self.name}' returned a body that is not JSON"
+            ) from None
+
+    async def chat(self, req: ChatRequest, model: str, timeouts: Timeouts) -> ChatResponse:
+        return self.parse_chat(await self._exchange(self.chat_request(req, model), timeouts), model)
+
+    async def open_stream(self, req: ChatRequest, model: str, timeouts: Timeouts) -> ChunkStream:
+        response = await self.client.send(self.chat_request(req, model), timeouts)
+        if response.status != 200:
+            try:
+                body = await response.read(1024 * 1024)
+            finally:
+                await response.aclose()
+            raise self.error(response.status, body, response)
+        return HttpChunkStream(response, self.stream_decoder(model))
+
+    async def embed(
+        self, req: EmbeddingRequest, model: str, timeouts: Timeouts
+    ) -> EmbeddingResponse:
+        return self.parse_embed(await self._exchange(self.embed_request(req, model), timeouts), model)
+
+    async def count_tokens(self, req: ChatRequest, model: str, timeouts: Timeouts) -> int | None:
+        request = self.count_request(req, model)
+        if request is None:
+            return None
+        return self.parse_count(await self._exchange(request, timeouts))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def json_body(payload: dict[str, Any]) -> bytes:
+    return orjson.dumps(payload)

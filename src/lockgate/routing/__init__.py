@@ -1,0 +1,1 @@
+"""Deployment choice, retries and fallbacks."""

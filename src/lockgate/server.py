@@ -1,0 +1,112 @@
+"""``lockgate serve``: load the config, prepare the embedded default, run uvicorn.
+
+One worker runs in-process; ``--workers N`` runs N uvicorn worker processes that each build the
+gateway from the same config (which then needs shared state: ``state: redis://...``).
+SIGTERM drains: the listener closes, in-flight requests (streams included) finish up to
+``server.shutdown_grace`` seconds, then the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import uvicorn
+
+from lockgate.app import Gateway
+from lockgate.bootstrap import FirstKey, ensure_admin_key, ensure_first_key
+from lockgate.config.default import default_config
+from lockgate.config.loader import ConfigError, load_config_file
+from lockgate.config.models import Config
+from lockgate.store.repo import Store
+
+ENV_CONFIG = "LOCKGATE_CONFIG_PATH"
+ENV_EXTRA_ADMIN = "LOCKGATE_BOOTSTRAP_ADMIN_KEY"
+STATE_DIR = Path(".lockgate")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    config: Config
+    config_path: Path | None
+    extra_admin_keys: tuple[str, ...]
+    first_key: FirstKey | None
+    admin_key_file: Path | None
+
+
+def prepare(config_path: str | None, env: Mapping[str, str]) -> Prepared:
+    """Load the config (or the embedded default and its first-start keys)."""
+    if config_path is not None:
+        return Prepared(load_config_file(config_path, env=env), Path(config_path), (), None, None)
+    cfg = default_config(env, STATE_DIR)
+    extra: tuple[str, ...] = ()
+    admin_file = None
+    if not env.get("LOCKGATE_ADMIN_KEY"):
+        extra = (ensure_admin_key(STATE_DIR),)
+        admin_file = STATE_DIR / "admin-key"
+    store = Store(cfg.storage)
+    try:
+        store.migrate()
+        first = ensure_first_key(store, STATE_DIR)
+    finally:
+        store.close()
+    return Prepared(cfg, None, extra, first, admin_file)
+
+
+def banner(p: Prepared, host: str, port: int) -> str:
+    lines = [f"Lockgate on http://{host}:{port}  (OpenAI base URL: http://{host}:{port}/v1)"]
+    if p.config_path is None:
+        models = ", ".join(sorted(p.config.models))
+        lines.append(f"embedded default config; models: {models}")
+    if p.first_key is not None:
+        if p.first_key.secret:
+            lines.append(f"API key: {p.first_key.secret}   ({p.first_key.note})")
+        else:
+            lines.append(f"API key: {p.first_key.prefix or '-'}...   ({p.first_key.note})")
+    if p.admin_key_file is not None:
+        lines.append(f"admin key: in {p.admin_key_file}")
+    return "\n".join(lines)
+
+
+def app_from_env() -> Gateway:
+    """Factory for uvicorn worker processes (``--workers N``)."""
+    path = os.environ.get(ENV_CONFIG)
+    p = prepare(path, os.environ)
+    extra = tuple(k for k in [os.environ.get(ENV_EXTRA_ADMIN, "")] if k)
+    return Gateway(p.config, config_path=p.config_path, env=os.environ, extra_admin_keys=extra)
+
+
+def serve(config_path: str | None, host: str | None, port: int | None, workers: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    env = os.environ
+    try:
+        p = prepare(config_path, env)
+    except ConfigError as err:
+        raise click.ClickException(f"invalid config {config_path}:\n{err}") from None
+    host = host or p.config.server.host
+    port = port if port is not None else p.config.server.port
+    options = dict(
+        host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
+        access_log=False, timeout_graceful_shutdown=int(max(1, p.config.server.shutdown_grace)),
+        log_level="info", ws="none",
+    )
+    click.echo(banner(p, host, port), err=True)
+    if workers > 1:
+        if p.config.state == "memory":
+            raise click.ClickException(
+                "--workers > 1 needs shared state: set 'state: redis://host:6379/0' in the config"
+            )
+        if config_path is not None:
+            os.environ[ENV_CONFIG] = str(Path(config_path).resolve())
+        if p.extra_admin_keys:
+            os.environ[ENV_EXTRA_ADMIN] = p.extra_admin_keys[0]
+        uvicorn.run("lockgate.server:app_from_env", factory=True, workers=workers, **options)
+        return
+    gateway = Gateway(
+        p.config, config_path=p.config_path, env=env, extra_admin_keys=p.extra_admin_keys
+    )
+    uvicorn.Server(uvicorn.Config(gateway, **options)).run()

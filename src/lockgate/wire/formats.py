@@ -1,0 +1,66 @@
+"""The ingress formats Lockgate serves, each bundling its codec entry points and envelopes.
+
+Ingress handlers are written once against ``IngressFormat``; this is the only place that says
+which route speaks which vendor's format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from lockgate.errors import GatewayError
+from lockgate.wire import anthropic, openai
+from lockgate.wire.sse import encode_event
+from lockgate.wire.types import ChatRequest, ChatResponse, Chunk
+
+
+class StreamEncoder(Protocol):
+    def encode(self, chunk: Chunk) -> bytes: ...
+    def close(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IngressFormat:
+    name: str
+    decode_chat: Callable[[object], ChatRequest]
+    encode_chat: Callable[[ChatResponse, str], bytes]
+    stream_encoder: Callable[[str, bool], StreamEncoder]
+    error_body: Callable[[GatewayError], bytes]
+    stream_error: Callable[[GatewayError], bytes]
+
+
+def _openai_encode(resp: ChatResponse, model: str) -> bytes:
+    return openai.encode_chat_response(resp, model=model)
+
+
+def _openai_stream(model: str, include_usage: bool) -> StreamEncoder:
+    return openai.ChatStreamEncoder(model=model, include_usage=include_usage)
+
+
+def _anthropic_encode(resp: ChatResponse, model: str) -> bytes:
+    return anthropic.encode_chat_response(resp, model=model)
+
+
+def _anthropic_stream(model: str, include_usage: bool) -> StreamEncoder:
+    return anthropic.ChatStreamEncoder(model=model, include_usage=include_usage)
+
+
+OPENAI = IngressFormat(
+    name="openai",
+    decode_chat=openai.decode_chat_request,
+    encode_chat=_openai_encode,
+    stream_encoder=_openai_stream,
+    error_body=lambda e: e.openai_body(),
+    stream_error=lambda e: encode_event(e.openai_body()),
+)
+
+ANTHROPIC = IngressFormat(
+    name="anthropic",
+    decode_chat=anthropic.decode_chat_request,
+    encode_chat=_anthropic_encode,
+    stream_encoder=_anthropic_stream,
+    error_body=lambda e: e.anthropic_body(),
+    stream_error=lambda e: encode_event(e.anthropic_body(), "error"),
+)
