@@ -1,0 +1,46 @@
+"""``create_admin_app``: the ``/admin/v1`` API for tenants, apps, keys and admin keys.
+
+Routes are relative (``/tenants``...): the gateway mounts this app at ``/admin/v1``. Store
+calls run in a thread (the store is synchronous and never on the hot path); after every
+mutation ``on_identity_change`` is awaited so this replica's key index is current at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+
+from fastapi import APIRouter, FastAPI
+
+from lockgate.identity.principal import AdminPrincipal
+from lockgate.store.repo import Store
+
+from .context import AdminContext
+from .errors import install_error_handlers
+from .routes import add_admin_key_routes, add_app_routes, add_key_routes, add_tenant_routes
+
+
+def create_admin_app(
+    *,
+    store: Store,
+    admin_auth: Callable[[str], AdminPrincipal | None],
+    on_identity_change: Callable[[], Awaitable[None]],
+    plan_names: Callable[[], Collection[str]] | None = None,
+) -> FastAPI:
+    """``plan_names`` lists the configured plans (read per call, so reloads apply); ``None``
+    accepts any plan name."""
+    app = FastAPI(
+        title="Lockgate admin API",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.lockgate_admin = AdminContext(store, admin_auth, on_identity_change, plan_names)
+    install_error_handlers(app)
+    router = APIRouter()
+    add_tenant_routes(router)
+    add_app_routes(router)
+    add_key_routes(router)
+    add_admin_key_routes(router)
+    app.include_router(router)
+    return app

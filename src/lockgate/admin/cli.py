@@ -1,0 +1,315 @@
+"""``lockgate tenants|apps|keys``: identity management straight against the store.
+
+The gateway notices every change within a second by polling the store's identity version, so
+these commands need no running gateway. The lead registers ``identity_commands()`` in cli.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from lockgate.store import DEFAULT_URL, ApiKey, App, CreatedKey, Store, StoreError, Tenant
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def identity_commands() -> list[click.Command]:
+    return [_tenants(), _apps(), _keys()]
+
+
+# --- shared plumbing -------------------------------------------------------------------------
+
+
+def _store_options(f: F) -> F:
+    f = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
+    f = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Take the storage URL (and the plan names) from this config file.",
+    )(f)
+    f = click.option(
+        "--storage",
+        default=None,
+        help=f"Store URL [default: $LOCKGATE_STORAGE or {DEFAULT_URL}]; overrides --config.",
+    )(f)
+    return f
+
+
+@contextmanager
+def _store(storage: str | None, config_file: str | None) -> Iterator[tuple[Store, set[str] | None]]:
+    """Open (and migrate) the store; yields it with the config's plan names, if a config given."""
+    plans: set[str] | None = None
+    if config_file is not None:
+        from lockgate.config.loader import ConfigError, load_config_file
+
+        try:
+            cfg = load_config_file(config_file)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+        storage = storage or cfg.storage
+        plans = set(cfg.plans)
+    url = storage or os.environ.get("LOCKGATE_STORAGE") or DEFAULT_URL
+    try:
+        store = Store(url)
+    except StoreError as exc:
+        raise click.ClickException(exc.message) from exc
+    try:
+        store.migrate()
+        yield store, plans
+    except StoreError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        store.close()
+
+
+def _check_plan(plan: str | None, plans: Collection[str] | None) -> None:
+    if plan is not None and plans is not None and plan not in plans:
+        raise click.BadParameter(f"unknown plan {plan!r}", param_hint="--plan")
+
+
+def _attributes(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a VALUE that parses as JSON (3, true, [..]) is taken as such."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--attr")
+        try:
+            out[key] = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _tenant_line(t: Tenant) -> str:
+    residency = ",".join(t.residency) or "-"
+    return f"{t.name}\tplan={t.plan or '-'}\tresidency={residency}\tattributes={t.attributes}"
+
+
+def _app_line(a: App) -> str:
+    roles = ",".join(a.roles) or "-"
+    return f"{a.id}\t{a.tenant}/{a.name}\tplan={a.plan or '-'}\troles={roles}"
+
+
+def _key_line(k: ApiKey) -> str:
+    state = (
+        "revoked"
+        if k.revoked_at
+        else f"expires={k.expires_at.isoformat()}"
+        if k.expires_at
+        else "active"
+    )
+    return f"{k.id}\t{k.prefix}...\t{k.name or '-'}\t{state}"
+
+
+def _print_created(created: CreatedKey, as_json: bool) -> None:
+    k = created.key
+    if as_json:
+        _echo_json(
+            {
+                "id": k.id,
+                "key": created.secret,
+                "prefix": k.prefix,
+                "app_id": k.app_id,
+                "name": k.name,
+                "expires_at": k.expires_at,
+                "rotated_from": k.rotated_from,
+            }
+        )
+        return
+    click.echo(f"id:  {k.id}\nkey: {created.secret}")
+    click.echo("The key is shown only once: store it now.", err=True)
+
+
+# --- groups ----------------------------------------------------------------------------------
+
+
+def _tenants() -> click.Group:
+    @click.group("tenants", help="Create, list, show and delete tenants.")
+    def tenants() -> None:
+        pass
+
+    @tenants.command("create", help="Create a tenant.")
+    @click.argument("name")
+    @click.option("--plan", help="The tenant's plan (a name under plans: in the config).")
+    @click.option("--residency", multiple=True, help="An allowed region; repeat for more.")
+    @click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE", help="An attribute.")
+    @_store_options
+    def create(
+        name: str,
+        plan: str | None,
+        residency: tuple[str, ...],
+        attrs: tuple[str, ...],
+        storage: str | None,
+        config_file: str | None,
+        as_json: bool,
+    ) -> None:
+        with _store(storage, config_file) as (store, plans):
+            _check_plan(plan, plans)
+            t = store.create_tenant(
+                name, plan=plan, residency=residency, attributes=_attributes(attrs)
+            )
+        _echo_json(asdict(t)) if as_json else click.echo(_tenant_line(t))
+
+    @tenants.command("list", help="List tenants.")
+    @_store_options
+    def list_(storage: str | None, config_file: str | None, as_json: bool) -> None:
+        with _store(storage, config_file) as (store, _):
+            rows = store.list_tenants()
+        if as_json:
+            _echo_json([asdict(t) for t in rows])
+        for t in [] if as_json else rows:
+            click.echo(_tenant_line(t))
+
+    @tenants.command("show", help="Show one tenant and its apps.")
+    @click.argument("name")
+    @_store_options
+    def show(name: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
+        with _store(storage, config_file) as (store, _):
+            t, apps = store.get_tenant(name), store.list_apps(name)
+        if as_json:
+            _echo_json({**asdict(t), "apps": [asdict(a) for a in apps]})
+            return
+        click.echo(_tenant_line(t))
+        for a in apps:
+            click.echo("  " + _app_line(a))
+
+    @tenants.command("delete", help="Delete a tenant with all its apps and keys.")
+    @click.argument("name")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @_store_options
+    def delete(
+        name: str, yes: bool, storage: str | None, config_file: str | None, as_json: bool
+    ) -> None:
+        if not yes:
+            click.confirm(f"Delete tenant {name!r} with all its apps and keys?", abort=True)
+        with _store(storage, config_file) as (store, _):
+            store.delete_tenant(name)
+        _echo_json({"deleted": name}) if as_json else click.echo(f"deleted tenant {name}")
+
+    return tenants
+
+
+def _apps() -> click.Group:
+    @click.group("apps", help="Create, list and delete apps.")
+    def apps() -> None:
+        pass
+
+    @apps.command("create", help="Create an app in a tenant.")
+    @click.argument("tenant")
+    @click.argument("name")
+    @click.option("--plan", help="Overrides the tenant's plan for this app.")
+    @click.option("--role", "roles", multiple=True, help="A role; repeat for more.")
+    @click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE", help="An attribute.")
+    @_store_options
+    def create(
+        tenant: str,
+        name: str,
+        plan: str | None,
+        roles: tuple[str, ...],
+        attrs: tuple[str, ...],
+        storage: str | None,
+        config_file: str | None,
+        as_json: bool,
+    ) -> None:
+        with _store(storage, config_file) as (store, plans):
+            _check_plan(plan, plans)
+            a = store.create_app(
+                tenant, name, plan=plan, roles=roles, attributes=_attributes(attrs)
+            )
+        _echo_json(asdict(a)) if as_json else click.echo(_app_line(a))
+
+    @apps.command("list", help="List a tenant's apps.")
+    @click.argument("tenant")
+    @_store_options
+    def list_(tenant: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
+        with _store(storage, config_file) as (store, _):
+            rows = store.list_apps(tenant)
+        if as_json:
+            _echo_json([asdict(a) for a in rows])
+        for a in [] if as_json else rows:
+            click.echo(_app_line(a))
+
+    @apps.command("delete", help="Delete an app with its keys.")
+    @click.argument("app_id")
+    @_store_options
+    def delete(app_id: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
+        with _store(storage, config_file) as (store, _):
+            store.delete_app(app_id)
+        _echo_json({"deleted": app_id}) if as_json else click.echo(f"deleted app {app_id}")
+
+    return apps
+
+
+def _keys() -> click.Group:
+    @click.group("keys", help="Create, list, rotate and revoke API keys.")
+    def keys() -> None:
+        pass
+
+    @keys.command("create", help="Create an API key for an app; the secret is printed once.")
+    @click.argument("app_id")
+    @click.option("--name", help="A label for the key.")
+    @click.option("--expires-at", type=click.DateTime(), help="UTC expiry, e.g. 2030-01-01.")
+    @_store_options
+    def create(
+        app_id: str,
+        name: str | None,
+        expires_at: datetime | None,
+        storage: str | None,
+        config_file: str | None,
+        as_json: bool,
+    ) -> None:
+        with _store(storage, config_file) as (store, _):
+            created = store.create_key(app_id, name=name, expires_at=expires_at)
+        _print_created(created, as_json)
+
+    @keys.command("list", help="List an app's keys (prefixes only).")
+    @click.argument("app_id")
+    @_store_options
+    def list_(app_id: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
+        with _store(storage, config_file) as (store, _):
+            rows = store.list_keys(app_id)
+        if as_json:
+            _echo_json([asdict(k) for k in rows])
+        for k in [] if as_json else rows:
+            click.echo(_key_line(k))
+
+    @keys.command("rotate", help="Issue a new key; the old one works until the grace ends.")
+    @click.argument("key_id")
+    @click.option(
+        "--grace",
+        type=click.FloatRange(min=0),
+        default=3600.0,
+        show_default=True,
+        help="Seconds the old key keeps working.",
+    )
+    @_store_options
+    def rotate(
+        key_id: str, grace: float, storage: str | None, config_file: str | None, as_json: bool
+    ) -> None:
+        with _store(storage, config_file) as (store, _):
+            created = store.rotate_key(key_id, grace)
+        _print_created(created, as_json)
+
+    @keys.command("revoke", help="Revoke a key; gateways stop accepting it within a second.")
+    @click.argument("key_id")
+    @_store_options
+    def revoke(key_id: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
+        with _store(storage, config_file) as (store, _):
+            k = store.revoke_key(key_id)
+        _echo_json(asdict(k)) if as_json else click.echo(f"revoked key {k.id} ({k.prefix}...)")
+
+    return keys

@@ -1,0 +1,190 @@
+"""The admin routes, added to a router built by ``create_admin_app`` (no module-level router).
+
+Order of checks in each route: authenticate, role (constant 403, reveals nothing), then
+visibility (404 for other tenants' objects, same as for missing ones), then the store call.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from lockgate.store import UNSET
+
+from . import access
+from .context import Caller, Ctx
+from .schemas import (
+    AdminKeyCreate,
+    AppCreate,
+    AppList,
+    AppOut,
+    AppPatch,
+    CreatedAdminKeyOut,
+    CreatedKeyOut,
+    KeyCreate,
+    KeyList,
+    KeyOut,
+    KeyRotate,
+    TenantCreate,
+    TenantList,
+    TenantOut,
+    TenantPatch,
+)
+
+NO_CONTENT = 204
+
+
+def _tenant_missing(name: str) -> str:
+    return f"tenant {name!r} not found"
+
+
+def add_tenant_routes(router: APIRouter) -> None:
+    @router.post("/tenants", status_code=201, response_model=TenantOut)
+    async def create_tenant(body: TenantCreate, ctx: Ctx, caller: Caller) -> TenantOut:
+        access.require_platform(caller, "create tenants")
+        ctx.check_plan(body.plan)
+        t = await ctx.mutate(
+            ctx.store.create_tenant,
+            body.name,
+            plan=body.plan,
+            residency=body.residency,
+            attributes=body.attributes,
+        )
+        return TenantOut.of(t)
+
+    @router.get("/tenants", response_model=TenantList)
+    async def list_tenants(ctx: Ctx, caller: Caller) -> TenantList:
+        tenants = await ctx.call(ctx.store.list_tenants)
+        return TenantList(data=[TenantOut.of(t) for t in tenants if access.visible(caller, t.name)])
+
+    @router.get("/tenants/{tenant}", response_model=TenantOut)
+    async def get_tenant(tenant: str, ctx: Ctx, caller: Caller) -> TenantOut:
+        access.require_visible(caller, tenant, _tenant_missing(tenant))
+        return TenantOut.of(await ctx.call(ctx.store.get_tenant, tenant))
+
+    @router.patch("/tenants/{tenant}", response_model=TenantOut)
+    async def update_tenant(tenant: str, body: TenantPatch, ctx: Ctx, caller: Caller) -> TenantOut:
+        access.require_platform(caller, "change tenants")
+        given = body.model_fields_set
+        ctx.check_plan(body.plan)
+        t = await ctx.mutate(
+            ctx.store.update_tenant,
+            tenant,
+            plan=body.plan if "plan" in given else UNSET,
+            residency=body.residency if body.residency is not None else UNSET,
+            attributes=body.attributes if body.attributes is not None else UNSET,
+        )
+        return TenantOut.of(t)
+
+    @router.delete("/tenants/{tenant}", status_code=NO_CONTENT)
+    async def delete_tenant(tenant: str, ctx: Ctx, caller: Caller) -> Response:
+        access.require_platform(caller, "delete tenants")
+        await ctx.mutate(ctx.store.delete_tenant, tenant)
+        return Response(status_code=NO_CONTENT)
+
+
+def add_app_routes(router: APIRouter) -> None:
+    async def visible_app(ctx: Ctx, caller: Caller, app_id: str) -> None:
+        app = await ctx.call(ctx.store.get_app, app_id)
+        access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+
+    @router.post("/tenants/{tenant}/apps", status_code=201, response_model=AppOut)
+    async def create_app(tenant: str, body: AppCreate, ctx: Ctx, caller: Caller) -> AppOut:
+        access.require_write(caller)
+        access.require_visible(caller, tenant, _tenant_missing(tenant))
+        access.require_policy_fields(caller, body.model_fields_set)
+        ctx.check_plan(body.plan)
+        a = await ctx.mutate(
+            ctx.store.create_app,
+            tenant,
+            body.name,
+            plan=body.plan,
+            roles=body.roles,
+            attributes=body.attributes,
+        )
+        return AppOut.of(a)
+
+    @router.get("/tenants/{tenant}/apps", response_model=AppList)
+    async def list_apps(tenant: str, ctx: Ctx, caller: Caller) -> AppList:
+        access.require_visible(caller, tenant, _tenant_missing(tenant))
+        return AppList(data=[AppOut.of(a) for a in await ctx.call(ctx.store.list_apps, tenant)])
+
+    @router.get("/apps/{app_id}", response_model=AppOut)
+    async def get_app(app_id: str, ctx: Ctx, caller: Caller) -> AppOut:
+        app = await ctx.call(ctx.store.get_app, app_id)
+        access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+        return AppOut.of(app)
+
+    @router.patch("/apps/{app_id}", response_model=AppOut)
+    async def update_app(app_id: str, body: AppPatch, ctx: Ctx, caller: Caller) -> AppOut:
+        access.require_write(caller)
+        await visible_app(ctx, caller, app_id)
+        given = body.model_fields_set
+        access.require_policy_fields(caller, given)
+        ctx.check_plan(body.plan)
+        a = await ctx.mutate(
+            ctx.store.update_app,
+            app_id,
+            name=body.name if body.name is not None else UNSET,
+            plan=body.plan if "plan" in given else UNSET,
+            roles=body.roles if body.roles is not None else UNSET,
+            attributes=body.attributes if body.attributes is not None else UNSET,
+        )
+        return AppOut.of(a)
+
+    @router.delete("/apps/{app_id}", status_code=NO_CONTENT)
+    async def delete_app(app_id: str, ctx: Ctx, caller: Caller) -> Response:
+        access.require_write(caller)
+        await visible_app(ctx, caller, app_id)
+        await ctx.mutate(ctx.store.delete_app, app_id)
+        return Response(status_code=NO_CONTENT)
+
+
+def add_key_routes(router: APIRouter) -> None:
+    async def visible_key(ctx: Ctx, caller: Caller, key_id: str) -> None:
+        key = await ctx.call(ctx.store.get_key, key_id)
+        access.require_visible(caller, key.tenant, f"key {key_id!r} not found")
+
+    @router.post("/apps/{app_id}/keys", status_code=201, response_model=CreatedKeyOut)
+    async def create_key(
+        app_id: str, ctx: Ctx, caller: Caller, body: KeyCreate | None = None
+    ) -> CreatedKeyOut:
+        access.require_write(caller)
+        app = await ctx.call(ctx.store.get_app, app_id)
+        access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+        body = body or KeyCreate()
+        created = await ctx.mutate(
+            ctx.store.create_key, app_id, name=body.name, expires_at=body.expires_at
+        )
+        return CreatedKeyOut.of(created)
+
+    @router.get("/apps/{app_id}/keys", response_model=KeyList)
+    async def list_keys(app_id: str, ctx: Ctx, caller: Caller) -> KeyList:
+        app = await ctx.call(ctx.store.get_app, app_id)
+        access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+        return KeyList(data=[KeyOut.of(k) for k in await ctx.call(ctx.store.list_keys, app_id)])
+
+    @router.post("/keys/{key_id}/rotate", status_code=201, response_model=CreatedKeyOut)
+    async def rotate_key(
+        key_id: str, ctx: Ctx, caller: Caller, body: KeyRotate | None = None
+    ) -> CreatedKeyOut:
+        access.require_write(caller)
+        await visible_key(ctx, caller, key_id)
+        grace = (body or KeyRotate()).grace_seconds
+        return CreatedKeyOut.of(await ctx.mutate(ctx.store.rotate_key, key_id, grace))
+
+    @router.delete("/keys/{key_id}", status_code=NO_CONTENT)
+    async def revoke_key(key_id: str, ctx: Ctx, caller: Caller) -> Response:
+        access.require_write(caller)
+        await visible_key(ctx, caller, key_id)
+        await ctx.mutate(ctx.store.revoke_key, key_id)
+        return Response(status_code=NO_CONTENT)
+
+
+def add_admin_key_routes(router: APIRouter) -> None:
+    @router.post("/admin-keys", status_code=201, response_model=CreatedAdminKeyOut)
+    async def create_admin_key(
+        body: AdminKeyCreate, ctx: Ctx, caller: Caller
+    ) -> CreatedAdminKeyOut:
+        access.require_platform(caller, "create admin keys")
+        created = await ctx.mutate(ctx.store.create_admin_key, body.role, body.tenant)
+        return CreatedAdminKeyOut.of(created.key, created.secret)

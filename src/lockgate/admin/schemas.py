@@ -1,0 +1,173 @@
+"""Request and response bodies of the admin API (SPEC section 3 field names)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lockgate.store.records import AdminKey, AdminRole, ApiKey, App, CreatedKey, Tenant
+
+
+class Body(BaseModel):
+    # A misspelt field is an error naming it, never silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantCreate(Body):
+    name: str
+    plan: str | None = None
+    residency: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class TenantPatch(Body):
+    plan: str | None = None
+    residency: list[str] | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class AppCreate(Body):
+    name: str
+    plan: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class AppPatch(Body):
+    name: str | None = None
+    plan: str | None = None
+    roles: list[str] | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class KeyCreate(Body):
+    name: str | None = Field(default=None, max_length=128)
+    expires_at: datetime | None = None
+
+
+class KeyRotate(Body):
+    grace_seconds: float = Field(default=3600, ge=0, le=366 * 86400)
+
+
+class AdminKeyCreate(Body):
+    role: AdminRole
+    tenant: str | None = None
+
+
+class TenantOut(BaseModel):
+    name: str
+    plan: str | None
+    residency: list[str]
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, t: Tenant) -> TenantOut:
+        return cls(
+            name=t.name,
+            plan=t.plan,
+            residency=list(t.residency),
+            attributes=t.attributes,
+            created_at=t.created_at,
+            updated_at=t.updated_at,
+        )
+
+
+class AppOut(BaseModel):
+    id: str
+    tenant: str
+    name: str
+    plan: str | None
+    roles: list[str]
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, a: App) -> AppOut:
+        return cls(
+            id=a.id,
+            tenant=a.tenant,
+            name=a.name,
+            plan=a.plan,
+            roles=list(a.roles),
+            attributes=a.attributes,
+            created_at=a.created_at,
+            updated_at=a.updated_at,
+        )
+
+
+class KeyOut(BaseModel):
+    """A listed key: its display prefix only, never the secret or its hash."""
+
+    id: str
+    app_id: str
+    name: str | None
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    rotated_from: str | None
+
+    @classmethod
+    def of(cls, k: ApiKey) -> KeyOut:
+        return cls(
+            id=k.id,
+            app_id=k.app_id,
+            name=k.name,
+            prefix=k.prefix,
+            created_at=k.created_at,
+            expires_at=k.expires_at,
+            revoked_at=k.revoked_at,
+            rotated_from=k.rotated_from,
+        )
+
+
+class CreatedKeyOut(BaseModel):
+    id: str
+    key: str = Field(description="The secret. Shown only in this response; store it now.")
+    prefix: str
+    app_id: str
+    name: str | None
+    expires_at: datetime | None
+    rotated_from: str | None = None
+
+    @classmethod
+    def of(cls, c: CreatedKey) -> CreatedKeyOut:
+        k = c.key
+        return cls(
+            id=k.id,
+            key=c.secret,
+            prefix=k.prefix,
+            app_id=k.app_id,
+            name=k.name,
+            expires_at=k.expires_at,
+            rotated_from=k.rotated_from,
+        )
+
+
+class CreatedAdminKeyOut(BaseModel):
+    id: str
+    key: str = Field(description="The secret. Shown only in this response; store it now.")
+    role: AdminRole
+    tenant: str | None
+    prefix: str
+
+    @classmethod
+    def of(cls, k: AdminKey, secret: str) -> CreatedAdminKeyOut:
+        return cls(id=k.id, key=secret, role=k.role, tenant=k.tenant, prefix=k.prefix)
+
+
+class TenantList(BaseModel):
+    data: list[TenantOut]
+
+
+class AppList(BaseModel):
+    data: list[AppOut]
+
+
+class KeyList(BaseModel):
+    data: list[KeyOut]

@@ -1,0 +1,91 @@
+"""Row-to-record conversion and input validation shared by the repository methods."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import ValidationError
+from .records import ApiKey, App, Tenant
+from .schema import ApiKeyRow, AppRow, TenantRow
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def check_name(value: str, field: str = "name") -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValidationError(
+            f"{field} must be 1-64 characters of letters, digits, '.', '_' or '-'", field=field
+        )
+    return value
+
+
+def check_strings(values: Iterable[str], field: str) -> list[str]:
+    out = list(values)
+    for v in out:
+        if not isinstance(v, str) or not v or len(v) > 128:
+            raise ValidationError(f"{field} must be a list of non-empty strings", field=field)
+    return out
+
+
+def check_attributes(values: Mapping[str, Any], field: str = "attributes") -> dict[str, Any]:
+    if not isinstance(values, Mapping) or not all(isinstance(k, str) for k in values):
+        raise ValidationError(f"{field} must be an object with string keys", field=field)
+    return dict(values)
+
+
+def check_plan(value: str | None) -> str | None:
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 128):
+        raise ValidationError("plan must be a plan name or null", field="plan")
+    return value
+
+
+def tenant_record(row: TenantRow) -> Tenant:
+    return Tenant(
+        id=row.id,
+        name=row.name,
+        plan=row.plan,
+        residency=tuple(row.residency),
+        attributes=dict(row.attributes),
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+    )
+
+
+def app_record(row: AppRow, tenant: str) -> App:
+    return App(
+        id=row.id,
+        tenant=tenant,
+        tenant_id=row.tenant_id,
+        name=row.name,
+        plan=row.plan,
+        roles=tuple(row.roles),
+        attributes=dict(row.attributes),
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+    )
+
+
+def key_record(row: ApiKeyRow, tenant: str) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        app_id=row.app_id,
+        tenant=tenant,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=utc(row.created_at),
+        expires_at=utc_or_none(row.expires_at),
+        revoked_at=utc_or_none(row.revoked_at),
+        rotated_from=row.rotated_from,
+    )

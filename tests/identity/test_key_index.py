@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from lockgate.identity import BOOTSTRAP_KEY_ID, AdminPrincipal, KeyIndex
+from lockgate.store import AdminKeyEntry, App, IdentitySnapshot, KeyEntry, Tenant, hash_secret
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def _snapshot() -> IdentitySnapshot:
+    acme = Tenant("t1", "acme", "standard", ("eu",), {"department": "finance", "x": 1}, T0, T0)
+    apps = (
+        App("app_a", "acme", "t1", "bot", "free", ("production",), {"x": 2}, T0, T0),
+        App("app_b", "acme", "t1", "batch", None, (), {}, T0, T0),
+    )
+    expiry = datetime.fromtimestamp(1000, UTC)
+    keys = (
+        KeyEntry("key_a", "app_a", "lg-aaaaaaa", hash_secret("lg-a"), None),
+        KeyEntry("key_b", "app_b", "lg-bbbbbbb", hash_secret("lg-b"), expiry),
+    )
+    admins = (AdminKeyEntry("adm_1", "tenant-admin", "acme", hash_secret("lga-1")),)
+    return IdentitySnapshot(7, (acme,), apps, keys, admins)
+
+
+def test_lookup_resolves_effective_plan_and_merged_attributes() -> None:
+    index = KeyIndex.from_snapshot(_snapshot(), lambda: 0.0)
+    p = index.lookup("lg-a")
+    assert p is not None
+    assert (p.key_id, p.key_prefix, p.app_id, p.app_name, p.tenant_name) == (
+        "key_a",
+        "lg-aaaaaaa",
+        "app_a",
+        "bot",
+        "acme",
+    )
+    assert p.plan == "free"  # the app's plan overrides the tenant's
+    assert dict(p.attributes) == {"department": "finance", "x": 2}
+    assert (p.roles, p.residency, p.user, p.expires_at) == (("production",), ("eu",), None, None)
+    with pytest.raises(TypeError):
+        p.attributes["x"] = 3  # type: ignore[index]
+    b = index.lookup("lg-b")
+    assert b is not None and b.plan == "standard" and b.expires_at == 1000.0
+    assert index.version == 7 and len(index) == 2
+
+
+def test_unknown_and_expired_keys_are_rejected() -> None:
+    now = [999.0]
+    index = KeyIndex.from_snapshot(_snapshot(), lambda: now[0])
+    assert index.lookup("lg-nope") is None
+    assert index.lookup("lg-b") is not None
+    now[0] = 1000.0
+    assert index.lookup("lg-b") is None
+    assert index.lookup("lg-a") is not None
+
+
+def test_revoked_keys_are_absent_from_the_index() -> None:
+    snap = _snapshot()
+    without_a = IdentitySnapshot(8, snap.tenants, snap.apps, snap.keys[1:], snap.admin_keys)
+    assert KeyIndex.from_snapshot(without_a, lambda: 0.0).lookup("lg-a") is None
+
+
+def test_lookup_app_for_token_principals() -> None:
+    index = KeyIndex.from_snapshot(_snapshot())
+    p = index.lookup_app("acme", "batch")
+    assert p is not None and p.key_id is None and p.plan == "standard"
+    assert index.lookup_app("acme", "nope") is None
+
+
+def test_admin_lookup_with_bootstrap_keys() -> None:
+    index = KeyIndex.from_snapshot(_snapshot(), bootstrap_admin_keys=["boot", ""])
+    assert index.admin_lookup("lga-1") == AdminPrincipal("adm_1", "tenant-admin", "acme")
+    assert index.admin_lookup("boot") == AdminPrincipal(BOOTSTRAP_KEY_ID, "platform-admin", None)
+    assert index.admin_lookup("") is None
+    assert index.admin_lookup("lg-a") is None
+    assert KeyIndex.empty().lookup("lg-a") is None
