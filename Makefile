@@ -16,7 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/lockgate serve $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) lint typecheck
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

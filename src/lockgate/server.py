@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
@@ -81,7 +82,9 @@ def app_from_env() -> Gateway:
 
 
 def serve(config_path: str | None, host: str | None, port: int | None, workers: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     env = os.environ
     try:
         p = prepare(config_path, env)
@@ -89,10 +92,16 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         raise click.ClickException(f"invalid config {config_path}:\n{err}") from None
     host = host or p.config.server.host
     port = port if port is not None else p.config.server.port
-    options = dict(
-        host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-        access_log=False, timeout_graceful_shutdown=int(max(1, p.config.server.shutdown_grace)),
-        log_level="info", ws="none",
+    options: dict[str, Any] = dict(
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=int(max(1, p.config.server.shutdown_grace)),
+        log_level="info",
+        ws="none",
     )
     click.echo(banner(p, host, port), err=True)
     if workers > 1:

@@ -4,7 +4,7 @@ from lockgate.wire.sse import SSEEvent, SSEParser, encode_event
 def test_events_split_across_feeds_and_line_endings() -> None:
     p = SSEParser()
     out = p.feed(b"event: a\r")
-    out += p.feed(b"\ndata: {\"x\":")
+    out += p.feed(b'\ndata: {"x":')
     out += p.feed(b"1}\r\n\r\ndata: two\n")
     out += p.feed(b"data: lines\n\n: comment\n\n")
     assert out == [SSEEvent('{"x":1}', "a"), SSEEvent("two\nlines", None)]

@@ -117,7 +117,9 @@ class DataPlane:
             if self._on_record is not None:
                 self._on_record(ctx)
 
-    async def _fail(self, ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Send) -> None:
+    async def _fail(
+        self, ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Send
+    ) -> None:
         ctx.status = err.http_status
         ctx.error = err
         headers = list(ctx.response_headers)
@@ -128,8 +130,13 @@ class DataPlane:
         await send_bytes(send, ctx.status, fmt.error_body(err), headers)
 
     async def _dispatch(
-        self, kind: str, fmt: IngressFormat, ctx: RequestContext, body: bytes,
-        receive: Receive, send: Send,
+        self,
+        kind: str,
+        fmt: IngressFormat,
+        ctx: RequestContext,
+        body: bytes,
+        receive: Receive,
+        send: Send,
     ) -> None:
         data = parse_json(body)
         if kind == "chat":
@@ -163,7 +170,11 @@ class DataPlane:
         return route
 
     async def _chat(
-        self, ctx: RequestContext, fmt: IngressFormat, route: ModelRoute, req: ChatRequest,
+        self,
+        ctx: RequestContext,
+        fmt: IngressFormat,
+        route: ModelRoute,
+        req: ChatRequest,
         send: Send,
     ) -> None:
         async def attempt(target: Any, r: ModelRoute) -> ChatResponse:
@@ -184,9 +195,7 @@ class DataPlane:
 
         counted = await self.router.run(ctx, route, attempt)
         n = counted if counted is not None else estimate_request(req)
-        await send_bytes(
-            send, 200, anthropic.encode_count_tokens_response(n), ctx.response_headers
-        )
+        await send_bytes(send, 200, anthropic.encode_count_tokens_response(n), ctx.response_headers)
 
     async def _embeddings(self, ctx: RequestContext, data: object, send: Send) -> None:
         req = openai.decode_embedding_request(data)
@@ -204,7 +213,9 @@ class DataPlane:
             resp.usage = Usage(input_tokens=sum(estimate_text(t) for t in req.inputs))
             ctx.usage_estimated = True
         ctx.usage = resp.usage
-        body = openai.encode_embedding_response(resp, model=req.model)
+        body = openai.encode_embedding_response(
+            resp, model=req.model, encoding_format=req.encoding_format
+        )
         await send_bytes(send, 200, body, ctx.response_headers)
 
     async def _models(self, ctx: RequestContext, send: Send) -> None:
@@ -219,7 +230,9 @@ def parse_json(body: bytes) -> object:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as err:
-        raise InvalidRequest(f"the request body is not valid JSON: {err.msg} at byte {err.pos}") from None
+        raise InvalidRequest(
+            f"the request body is not valid JSON: {err.msg} at byte {err.pos}"
+        ) from None
 
 
 def not_found(path: str) -> NotFound:

@@ -92,8 +92,11 @@ async def stream_chat(
     watcher = asyncio.create_task(_watch_disconnect(receive, task))
     try:
         await send(
-            {"type": "http.response.start", "status": 200,
-             "headers": [*SSE_HEADERS, *ctx.response_headers]}
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*SSE_HEADERS, *ctx.response_headers],
+            }
         )
         await _relay(ctx, fmt, req, stream, relay, send)
     except asyncio.CancelledError:

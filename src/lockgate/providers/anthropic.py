@@ -32,7 +32,9 @@ class AnthropicProvider(HttpProvider):
 
     def chat_request(self, req: ChatRequest, model: str) -> UpstreamRequest:
         body = wire.encode_chat_request(req, model=model)
-        return UpstreamRequest("POST", self.base_url + "/v1/messages", self._headers, json_body(body))
+        return UpstreamRequest(
+            "POST", self.base_url + "/v1/messages", self._headers, json_body(body)
+        )
 
     def parse_chat(self, body: object, model: str) -> ChatResponse:
         return wire.decode_chat_response(body)

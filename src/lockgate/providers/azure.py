@@ -42,5 +42,6 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     def embed_request(self, req: EmbeddingRequest, model: str) -> UpstreamRequest:
         body = wire.encode_embedding_request(req, model=model)
-        return UpstreamRequest("POST", self._url(model, "embeddings"), self._headers, json_body(body))
-
+        return UpstreamRequest(
+            "POST", self._url(model, "embeddings"), self._headers, json_body(body)
+        )

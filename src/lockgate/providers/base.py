@@ -37,12 +37,14 @@ class ChunkStream(Protocol):
 
 
 class Provider(Protocol):
+    kind: ClassVar[str]  # the config's provider type, for logs and records
     name: str
     region: str | None
-    kind: str  # the config's provider type, for logs and records
 
     async def chat(self, req: ChatRequest, model: str, timeouts: Timeouts) -> ChatResponse: ...
-    async def open_stream(self, req: ChatRequest, model: str, timeouts: Timeouts) -> ChunkStream: ...
+    async def open_stream(
+        self, req: ChatRequest, model: str, timeouts: Timeouts
+    ) -> ChunkStream: ...
     async def embed(
         self, req: EmbeddingRequest, model: str, timeouts: Timeouts
     ) -> EmbeddingResponse: ...
@@ -147,7 +149,11 @@ class HttpProvider:
                 retry_after = None
         text = f"provider '{self.name}' answered {status}: {message}"
         return UpstreamStatusError(
-            status, text, provider=self.name, upstream_type=kind, param=param,
+            status,
+            text,
+            provider=self.name,
+            upstream_type=kind,
+            param=param,
             retry_after=retry_after,
         )
 
@@ -182,7 +188,9 @@ class HttpProvider:
     async def embed(
         self, req: EmbeddingRequest, model: str, timeouts: Timeouts
     ) -> EmbeddingResponse:
-        return self.parse_embed(await self._exchange(self.embed_request(req, model), timeouts), model)
+        return self.parse_embed(
+            await self._exchange(self.embed_request(req, model), timeouts), model
+        )
 
     async def count_tokens(self, req: ChatRequest, model: str, timeouts: Timeouts) -> int | None:
         request = self.count_request(req, model)

@@ -73,13 +73,18 @@ class MockProvider:
         directives = engine.parse_directives(user_text)
         if directives.status is not None:
             raise UpstreamStatusError(
-                directives.status, f"provider '{self.name}' answered {directives.status}: "
-                "injected by a mock directive", provider=self.name,
+                directives.status,
+                f"provider '{self.name}' answered {directives.status}: "
+                "injected by a mock directive",
+                provider=self.name,
             )
-        forced = req.tool_choice.name if req.tool_choice and req.tool_choice.mode == "tool" else None
+        forced = (
+            req.tool_choice.name if req.tool_choice and req.tool_choice.mode == "tool" else None
+        )
         tools = [forced] if forced else [t.name for t in req.tools]
         reply = engine.reply_for(
-            prompt, tools=tools,
+            prompt,
+            tools=tools,
             tool_choice_none=bool(req.tool_choice and req.tool_choice.mode == "none"),
             last_role=req.messages[-1].role if req.messages else "user",
             max_tokens=req.max_tokens,
@@ -87,20 +92,36 @@ class MockProvider:
         content: list[Part] = [TextPart(reply.text)] if reply.text else []
         calls = []
         if reply.tool_call is not None:
-            calls.append(ToolCall(f"call_{self._prefix}{next(self._ids)}", reply.tool_call.name,
-                                  reply.tool_call.arguments))
-        usage = None if directives.nousage else Usage(
-            input_tokens=engine.count_tokens(everything), output_tokens=reply.output_tokens
+            calls.append(
+                ToolCall(
+                    f"call_{self._prefix}{next(self._ids)}",
+                    reply.tool_call.name,
+                    reply.tool_call.arguments,
+                )
+            )
+        usage = (
+            None
+            if directives.nousage
+            else Usage(
+                input_tokens=engine.count_tokens(everything), output_tokens=reply.output_tokens
+            )
         )
         return ChatResponse(
-            id=f"chatcmpl-mock{self._prefix}{next(self._ids)}", model=model, content=content,
-            tool_calls=calls, stop_reason=reply.stop, usage=usage, created=int(time.time()),
+            id=f"chatcmpl-mock{self._prefix}{next(self._ids)}",
+            model=model,
+            content=content,
+            tool_calls=calls,
+            stop_reason=reply.stop,
+            usage=usage,
+            created=int(time.time()),
         )
 
     async def chat(self, req: ChatRequest, model: str, timeouts: Timeouts) -> ChatResponse:
         return self._answer(req, model)
 
-    async def open_stream(self, req: ChatRequest, model: str, timeouts: Timeouts) -> MockChunkStream:
+    async def open_stream(
+        self, req: ChatRequest, model: str, timeouts: Timeouts
+    ) -> MockChunkStream:
         resp = self._answer(req, model)
         chunks: list[Chunk] = [StreamStart(resp.id, model, resp.created)]
         text = resp.text()

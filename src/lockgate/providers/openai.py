@@ -42,7 +42,9 @@ class OpenAIProvider(HttpProvider):
 
     def embed_request(self, req: EmbeddingRequest, model: str) -> UpstreamRequest:
         body = wire.encode_embedding_request(req, model=model)
-        return UpstreamRequest("POST", self.base_url + "/embeddings", self._headers, json_body(body))
+        return UpstreamRequest(
+            "POST", self.base_url + "/embeddings", self._headers, json_body(body)
+        )
 
     def parse_embed(self, body: object, model: str) -> EmbeddingResponse:
         return wire.decode_embedding_response(body)

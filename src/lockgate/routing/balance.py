@@ -7,7 +7,7 @@ target's ``provider/model`` key so they survive config reloads.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lockgate.runtime import Target
 
@@ -48,11 +48,9 @@ class Balancer:
                 return t
         return targets[-1]
 
-    def _least(self, targets: Sequence[Target], score: object) -> Target:
-        key = score  # a callable Target -> float
-        assert callable(key)
-        best = min(key(t) for t in targets)
-        tied = [t for t in targets if key(t) == best]
+    def _least(self, targets: Sequence[Target], score: Callable[[Target], float]) -> Target:
+        best = min(score(t) for t in targets)
+        tied = [t for t in targets if score(t) == best]
         return tied[0] if len(tied) == 1 else tied[self.rng.randrange(len(tied))]
 
     def started(self, target: Target) -> None:

@@ -120,7 +120,7 @@ class Router:
         retry = route.retry
         delay = min(retry.max_backoff, retry.backoff * (2**n))
         delay *= 0.5 + 0.5 * self.balancer.rng.random()
-        after = getattr(err, "retry_after", None)
+        after = err.retry_after if isinstance(err, UpstreamStatusError) else None
         if after:
-            delay = max(delay, min(float(after), retry.max_backoff))
-        return delay
+            delay = max(delay, min(after, retry.max_backoff))
+        return float(delay)
