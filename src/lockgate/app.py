@@ -34,6 +34,7 @@ from lockgate.policies.access import ModelAccess
 from lockgate.policies.authn import ApiKeyAuthn
 from lockgate.routing.router import Router
 from lockgate.runtime import Runtime
+from lockgate.state import open_state
 from lockgate.store.repo import Store
 from lockgate.upstream import UpstreamClient
 
@@ -68,10 +69,13 @@ class Gateway:
             max_body=lambda: self.runtime.config.server.max_body_bytes,
         )
         self.store = Store(config.storage)
+        self.state = open_state(config.state)
         admin_keys = [k.get_secret_value() for k in config.server.admin_keys]
         admin_keys.extend(extra_admin_keys)
         self.refresher = IdentityRefresher(
-            self.store, self._set_keys, interval=identity_interval,
+            self.store,
+            self._set_keys,
+            interval=identity_interval,
             bootstrap_admin_keys=[k for k in admin_keys if k],
         )
         self.admin = create_admin_app(
@@ -83,8 +87,11 @@ class Gateway:
         self.watcher: ConfigWatcher | None = None
         if config_path is not None:
             self.watcher = ConfigWatcher(
-                config_path, on_change=self.apply_config, on_error=self._reload_failed,
-                interval=reload_interval, env=env,
+                config_path,
+                on_change=self.apply_config,
+                on_error=self._reload_failed,
+                interval=reload_interval,
+                env=env,
             )
         self.reloads = 0
 
@@ -114,6 +121,7 @@ class Gateway:
         await self.refresher.stop()
         await self.runtime.aclose()
         await self.upstream.aclose()
+        await self.state.aclose()
         await asyncio.to_thread(self.store.close)
 
     async def apply_config(self, config: Config) -> None:
@@ -127,12 +135,12 @@ class Gateway:
         if config.tenants != old.tenants:
             await asyncio.to_thread(self.store.seed_from_config, config.tenants)
             await self.refresher.refresh_now()
-        log.info("config reloaded: %d models, %d providers", len(config.models),
-                 len(config.providers))
+        log.info(
+            "config reloaded: %d models, %d providers", len(config.models), len(config.providers)
+        )
 
     def _reload_failed(self, problems: list[Problem]) -> None:
-        log.error("config reload rejected (%d problems); the previous config stays",
-                  len(problems))
+        log.error("config reload rejected (%d problems); the previous config stays", len(problems))
 
     # --- ASGI --------------------------------------------------------------------------------
 
@@ -163,8 +171,12 @@ class Gateway:
             checks["store"] = "ok"
         except Exception as exc:
             checks["store"] = f"unreachable ({type(exc).__name__})"
-        checks["state"] = "ok" if self.config.state == "memory" else "not checked"
-        ready = all(v == "ok" or v == "not checked" for v in checks.values())
+        try:
+            await self.state.ping()
+            checks["state"] = "ok"
+        except Exception as exc:
+            checks["state"] = f"unreachable ({type(exc).__name__})"
+        ready = all(v == "ok" for v in checks.values())
         body = orjson.dumps({"status": "ready" if ready else "not ready", "checks": checks})
         await send_bytes(send, 200 if ready else 503, body, [])
 

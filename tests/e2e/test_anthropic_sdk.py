@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anthropic
 import pytest
-from harness import Env
+from harness import Env, make_key
 
 CHAT_MODELS = ["m-openai", "m-azure", "m-anthropic", "m-gemini", "m-mock"]
 TOOLS = [
@@ -138,3 +138,17 @@ def test_stream_error_before_first_byte_is_a_status(e2e: Env) -> None:
         ) as s,
     ):
         s.get_final_message()
+
+
+def test_permission_denied_by_residency(e2e: Env) -> None:
+    key = make_key(e2e.base, "eu-anthropic", "app", residency=["eu"])
+    c = client(e2e, key)
+    ok = c.messages.create(
+        model="m-azure", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+    )
+    assert ok.content
+    with pytest.raises(anthropic.PermissionDeniedError) as err:
+        c.messages.create(
+            model="m-gemini", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    assert err.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
