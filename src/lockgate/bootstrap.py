@@ -43,13 +43,19 @@ def ensure_first_key(store: Store, state_dir: Path) -> FirstKey:
         try:
             key = store.get_key(key_id)
         except NotFoundError:
-            return FirstKey(None, None, "the first API key was deleted; create one with "
-                            "'lockgate keys create'")
+            return FirstKey(
+                None, None, "the first API key was deleted; create one with 'lockgate keys create'"
+            )
         if key.revoked_at is not None:
-            return FirstKey(None, key.prefix, "the first API key was revoked; create one with "
-                            "'lockgate keys create'")
+            return FirstKey(
+                None,
+                key.prefix,
+                "the first API key was revoked; create one with 'lockgate keys create'",
+            )
         if secret_file.exists():
-            return FirstKey(secret_file.read_text().strip(), key.prefix, "kept from the first start")
+            return FirstKey(
+                secret_file.read_text().strip(), key.prefix, "kept from the first start"
+            )
         return FirstKey(None, key.prefix, f"{secret_file} is gone; the key still works")
     tenants = {t.name for t in store.list_tenants()}
     if DEFAULT_TENANT not in tenants:

@@ -16,13 +16,26 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="Config file (YAML). Without it: the embedded default.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Config file (YAML). Without it: the embedded default.",
+)
 @click.option("--host", default=None, help="Listen address (default: server.host, 127.0.0.1).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help="Listen port (default: server.port, 8080).")
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Worker processes; more than one needs 'state: redis://...'.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Listen port (default: server.port, 8080).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes; more than one needs 'state: redis://...'.",
+)
 def serve(config_path: str | None, host: str | None, port: int | None, workers: int) -> None:
     """Run the gateway."""
     from lockgate.server import serve as run
