@@ -134,3 +134,17 @@ def test_admin_requires_admin_key(e2e: Env) -> None:
     assert r.status_code == 200
     assert httpx.get(e2e.base + "/readyz").json()["status"] == "ready"
     assert httpx.get(e2e.base + "/admin/v1/openapi.json").json()["openapi"].startswith("3.")
+
+
+def test_client_disconnect_during_a_plain_call_closes_upstream(e2e: Env) -> None:
+    httpx.post(e2e.mock.base + "/_mock/reset")
+    body = b'{"model":"m-openai","messages":[{"role":"user","content":"[[mock:hang]]"}]}'
+    with socket.create_connection(("127.0.0.1", e2e.gateway.port)) as s:
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {e2e.key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        wait_for(lambda: e2e.mock_stats()["hangs_open"] == 1, what="the upstream request")
+    wait_for(lambda: e2e.mock_stats()["hangs_released"] == 1, what="upstream cancellation")
+    assert e2e.mock_stats()["hangs_open"] == 0

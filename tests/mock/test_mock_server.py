@@ -158,6 +158,8 @@ async def test_stats_and_reset(client: httpx.AsyncClient) -> None:
         "streams_completed": 0,
         "streams_cancelled": 0,
         "open_streams": 0,
+        "hangs_open": 0,
+        "hangs_released": 0,
         "last_request": None,
     }
 

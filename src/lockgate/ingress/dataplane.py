@@ -7,6 +7,7 @@ unauthenticated callers learn nothing from validation errors) → body read with
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -23,7 +24,17 @@ from lockgate.errors import (
     ModelNotFound,
     NotFound,
 )
-from lockgate.ingress.http import ClientGone, Receive, Scope, Send, client_ip, read_body, send_bytes
+from lockgate.ingress.http import (
+    ClientGone,
+    Receive,
+    Responder,
+    Scope,
+    Send,
+    client_ip,
+    read_body,
+    send_bytes,
+    watch_disconnect,
+)
 from lockgate.ingress.streaming import stream_chat
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Pipeline
@@ -102,7 +113,7 @@ class DataPlane:
                 await self._models(ctx, send)
             else:
                 body = await read_body(scope, receive, self._max_body())
-                await self._dispatch(kind, fmt, ctx, body, receive, send)
+                await self._guarded(kind, fmt, ctx, body, receive, send)
         except ClientGone:
             ctx.client_disconnected = True
             ctx.status = 499
@@ -129,7 +140,7 @@ class DataPlane:
             headers.append((b"retry-after", str(max(1, round(retry_after or 1))).encode()))
         await send_bytes(send, ctx.status, fmt.error_body(err), headers)
 
-    async def _dispatch(
+    async def _guarded(
         self,
         kind: str,
         fmt: IngressFormat,
@@ -137,6 +148,25 @@ class DataPlane:
         body: bytes,
         receive: Receive,
         send: Send,
+    ) -> None:
+        """Dispatch, cancelled if the client disconnects first, which closes the upstream."""
+        task = asyncio.current_task()
+        assert task is not None
+        responder = Responder(send)
+        watcher = asyncio.create_task(watch_disconnect(receive, task, responder))
+        try:
+            await self._dispatch(kind, fmt, ctx, body, responder)
+        except asyncio.CancelledError:
+            if not (watcher.done() and not watcher.cancelled() and watcher.result()):
+                raise
+            task.uncancel()
+            ctx.client_disconnected = True
+            ctx.status = 499
+        finally:
+            watcher.cancel()
+
+    async def _dispatch(
+        self, kind: str, fmt: IngressFormat, ctx: RequestContext, body: bytes, send: Send
     ) -> None:
         data = parse_json(body)
         if kind == "chat":
@@ -153,7 +183,7 @@ class DataPlane:
         if kind == "count_tokens":
             await self._count_tokens(ctx, route, req, send)
         elif req.stream:
-            await stream_chat(ctx, fmt, self.router, route, req, receive, send)
+            await stream_chat(ctx, fmt, self.router, route, req, send)
         else:
             await self._chat(ctx, fmt, route, req, send)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -73,3 +74,33 @@ async def send_bytes(
 def client_ip(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else ""
+
+
+class Responder:
+    """Wraps ``send`` to know when the response is complete.
+
+    A disconnect watcher must not mistake the end of a normal response (after which the server
+    reports ``http.disconnect``) for a client that went away.
+    """
+
+    __slots__ = ("done", "send")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.done = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.done = True
+        await self.send(message)
+
+
+async def watch_disconnect(receive: Receive, task: asyncio.Task[Any], responder: Responder) -> bool:
+    """Cancel ``task`` if the client disconnects before the response is complete."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if responder.done:
+                return False
+            task.cancel()
+            return True

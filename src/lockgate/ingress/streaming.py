@@ -10,18 +10,16 @@ streams the client abandoned.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from typing import Any
 
 from lockgate.errors import GatewayError, InternalError
-from lockgate.ingress.http import SSE_HEADERS, Receive, Send
+from lockgate.ingress.http import SSE_HEADERS, Send
 from lockgate.pipeline.context import RequestContext
 from lockgate.providers.base import ChunkStream
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute
-from lockgate.usage.tokens import estimate_request, estimate_text
+from lockgate.usage.tokens import estimate_request
 from lockgate.wire.formats import IngressFormat
 from lockgate.wire.types import (
     ChatRequest,
@@ -64,21 +62,12 @@ class _Relay:
         return Usage(input_tokens=inp, output_tokens=out), True
 
 
-async def _watch_disconnect(receive: Receive, relay_task: asyncio.Task[Any]) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            relay_task.cancel()
-            return
-
-
 async def stream_chat(
     ctx: RequestContext,
     fmt: IngressFormat,
     router: Router,
     route: ModelRoute,
     req: ChatRequest,
-    receive: Receive,
     send: Send,
 ) -> None:
     async def attempt(target: Any, r: ModelRoute) -> ChunkStream:
@@ -87,9 +76,6 @@ async def stream_chat(
 
     stream = await router.run(ctx, route, attempt)
     relay = _Relay()
-    task = asyncio.current_task()
-    assert task is not None
-    watcher = asyncio.create_task(_watch_disconnect(receive, task))
     try:
         await send(
             {
@@ -99,20 +85,10 @@ async def stream_chat(
             }
         )
         await _relay(ctx, fmt, req, stream, relay, send)
-    except asyncio.CancelledError:
-        if not watcher.done():
-            raise
-        # The client went away: the relay was cancelled on purpose; settle what was sent.
-        ctx.client_disconnected = True
-        ctx.status = 499
-        with contextlib.suppress(asyncio.CancelledError):
-            task.uncancel()
     finally:
-        watcher.cancel()
+        # Also on cancellation (client gone): close the upstream, settle what was relayed.
         await stream.aclose()
         ctx.usage, ctx.usage_estimated = relay.settle(req)
-        if ctx.usage_estimated and ctx.usage.output_tokens == 0 and relay.chars:
-            ctx.usage.output_tokens = estimate_text(" " * relay.chars)
 
 
 async def _relay(

@@ -261,7 +261,12 @@ class MockApp:
                     "headers": [(b"content-type", _JSON)],
                 }
             )
-            await until_disconnect(ex.receive)
+            self.stats.hangs_open += 1
+            try:
+                await until_disconnect(ex.receive)
+            finally:
+                self.stats.hangs_open -= 1
+                self.stats.hangs_released += 1
         elif directives.malformed:
             await _send_json(ex.send, 200, _MALFORMED)
         elif call is not None:

@@ -23,6 +23,8 @@ class MockStats:
         "streams_cancelled",
         "streams_completed",
         "streams_started",
+        "hangs_open",
+        "hangs_released",
     )
 
     def __init__(self) -> None:
@@ -34,6 +36,8 @@ class MockStats:
         self.streams_completed = 0
         self.streams_cancelled = 0
         self.open_streams = 0
+        self.hangs_open = 0  # non-streaming responses held open by [[mock:hang]]
+        self.hangs_released = 0  # ... whose client went away
         self._last_path: str | None = None
         self._last_headers: list[tuple[bytes, bytes]] = []
         self._last_body = b""
@@ -63,5 +67,7 @@ class MockStats:
             "streams_completed": self.streams_completed,
             "streams_cancelled": self.streams_cancelled,
             "open_streams": self.open_streams,
+            "hangs_open": self.hangs_open,
+            "hangs_released": self.hangs_released,
             "last_request": self.last_request(),
         }
