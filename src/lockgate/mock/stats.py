@@ -18,13 +18,13 @@ class MockStats:
         "_last_body",
         "_last_headers",
         "_last_path",
+        "hangs_open",
+        "hangs_released",
         "open_streams",
         "requests",
         "streams_cancelled",
         "streams_completed",
         "streams_started",
-        "hangs_open",
-        "hangs_released",
     )
 
     def __init__(self) -> None:
