@@ -9,6 +9,7 @@ Anthropic envelope, and whether routing may retry the attempt or fall back to an
     ├── AuthenticationFailed           401     no     no
     ├── PermissionDenied               403     no     no
     ├── NotFound                       404     no     no
+    ├── MethodNotAllowed               405     no     no
     ├── PayloadTooLarge                413     no     no
     ├── RateLimited                    429     no     no     (a Lockgate limit said no)
     ├── QuotaExceeded                  429     no     no     (a quota or budget said no)
@@ -132,6 +133,13 @@ class QuotaExceeded(GatewayError):
     openai_type = "insufficient_quota"
     anthropic_type = "rate_limit_error"
     default_code = "insufficient_quota"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_code = "method_not_allowed"
 
 
 class InternalError(GatewayError):

@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from lockgate.providers.types import ProviderType, required_settings
+
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _SCALE = {"": 1, "k": 1_000, "K": 1_000, "m": 1_000_000, "M": 1_000_000}
@@ -127,8 +129,6 @@ class AuthConfig(Strict):
 
 # --- providers and models ------------------------------------------------------------------
 
-ProviderType = Literal["openai", "azure_openai", "anthropic", "gemini", "mock"]
-
 
 class ProviderConfig(Strict):
     type: ProviderType
@@ -141,14 +141,7 @@ class ProviderConfig(Strict):
 
     @model_validator(mode="after")
     def _required_for_type(self) -> ProviderConfig:
-        needed: tuple[str, ...] = ()
-        if self.type == "azure_openai":
-            needed = ("base_url", "api_version")
-        elif self.type in ("anthropic", "gemini") or (
-            self.type == "openai" and self.base_url is None
-        ):
-            # an openai-type provider with its own base_url may be a keyless local server
-            needed = ("api_key",)
+        needed = required_settings(self.type, has_base_url=self.base_url is not None)
         missing = [name for name in needed if getattr(self, name) is None]
         if missing:
             raise ValueError(f"type {self.type} requires {' and '.join(missing)}")

@@ -21,6 +21,7 @@ from lockgate.errors import (
     GatewayError,
     InternalError,
     InvalidRequest,
+    MethodNotAllowed,
     ModelNotFound,
     NotFound,
 )
@@ -41,18 +42,11 @@ from lockgate.pipeline.policy import Pipeline
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Runtime
 from lockgate.usage.tokens import estimate_request, estimate_text
-from lockgate.wire import anthropic, openai
-from lockgate.wire.formats import ANTHROPIC, OPENAI, IngressFormat
+from lockgate.wire import formats
+from lockgate.wire.formats import IngressFormat
 from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingResponse, Usage
 
 log = logging.getLogger("lockgate.dataplane")
-
-
-class MethodNotAllowed(GatewayError):
-    status = 405
-    openai_type = "invalid_request_error"
-    anthropic_type = "invalid_request_error"
-    default_code = "method_not_allowed"
 
 
 def chat_usage(req: ChatRequest, resp: ChatResponse) -> tuple[Usage, bool]:
@@ -81,19 +75,14 @@ class DataPlane:
         self._ids = itertools.count(1)
         self._id_prefix = "req_" + os.urandom(5).hex()
         self.created = int(time.time())
-        self.routes: dict[str, tuple[str, str, IngressFormat]] = {
-            "/v1/chat/completions": ("POST", "chat", OPENAI),
-            "/v1/messages": ("POST", "chat", ANTHROPIC),
-            "/v1/messages/count_tokens": ("POST", "count_tokens", ANTHROPIC),
-            "/v1/embeddings": ("POST", "embeddings", OPENAI),
-            "/v1/models": ("GET", "models", OPENAI),
-        }
+        self.routes = formats.ROUTES
 
     def handles(self, path: str) -> bool:
         return path in self.routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method, kind, fmt = self.routes[scope["path"]]
+        route = self.routes[scope["path"]]
+        method, kind, fmt = route.method, route.kind, route.format
         rid = f"{self._id_prefix}{next(self._ids):x}"
         ctx = RequestContext(
             request_id=rid,
@@ -172,7 +161,7 @@ class DataPlane:
         if kind == "chat":
             req = fmt.decode_chat(data)
         elif kind == "count_tokens":
-            req = anthropic.decode_count_tokens_request(data)
+            req = formats.decode_count_tokens(data)
         else:
             await self._embeddings(ctx, data, send)
             return
@@ -225,10 +214,10 @@ class DataPlane:
 
         counted = await self.router.run(ctx, route, attempt)
         n = counted if counted is not None else estimate_request(req)
-        await send_bytes(send, 200, anthropic.encode_count_tokens_response(n), ctx.response_headers)
+        await send_bytes(send, 200, formats.encode_count_tokens(n), ctx.response_headers)
 
     async def _embeddings(self, ctx: RequestContext, data: object, send: Send) -> None:
-        req = openai.decode_embedding_request(data)
+        req = formats.decode_embeddings(data)
         ctx.model = req.model
         ctx.embedding = req
         await self.pipeline.admit(ctx)
@@ -243,14 +232,12 @@ class DataPlane:
             resp.usage = Usage(input_tokens=sum(estimate_text(t) for t in req.inputs))
             ctx.usage_estimated = True
         ctx.usage = resp.usage
-        body = openai.encode_embedding_response(
-            resp, model=req.model, encoding_format=req.encoding_format
-        )
+        body = formats.encode_embeddings(resp, model=req.model, encoding_format=req.encoding_format)
         await send_bytes(send, 200, body, ctx.response_headers)
 
     async def _models(self, ctx: RequestContext, send: Send) -> None:
         names = sorted(ctx.runtime.allowed_for(ctx.principal))
-        body = openai.encode_model_list([(n, "lockgate") for n in names], created=self.created)
+        body = formats.encode_model_list([(n, "lockgate") for n in names], created=self.created)
         await send_bytes(send, 200, body, ctx.response_headers)
 
 

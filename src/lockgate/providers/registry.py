@@ -24,6 +24,3 @@ def build_provider(name: str, cfg: ProviderConfig, client: UpstreamClient) -> Pr
     if cfg.type == "gemini":
         return GeminiProvider(name, cfg, client)
     raise ValueError(f"unknown provider type {cfg.type!r}")
-
-
-EMBEDDING_TYPES = frozenset({"openai", "azure_openai", "gemini", "mock"})

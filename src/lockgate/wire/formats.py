@@ -64,3 +64,26 @@ ANTHROPIC = IngressFormat(
     error_body=lambda e: e.anthropic_body(),
     stream_error=lambda e: encode_event(e.anthropic_body(), "error"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    kind: str  # chat | count_tokens | embeddings | models
+    format: IngressFormat
+
+
+ROUTES: dict[str, Route] = {
+    "/v1/chat/completions": Route("POST", "chat", OPENAI),
+    "/v1/messages": Route("POST", "chat", ANTHROPIC),
+    "/v1/messages/count_tokens": Route("POST", "count_tokens", ANTHROPIC),
+    "/v1/embeddings": Route("POST", "embeddings", OPENAI),
+    "/v1/models": Route("GET", "models", OPENAI),
+}
+
+# The codecs of the single-format routes.
+decode_count_tokens = anthropic.decode_count_tokens_request
+encode_count_tokens = anthropic.encode_count_tokens_response
+decode_embeddings = openai.decode_embedding_request
+encode_embeddings = openai.encode_embedding_response
+encode_model_list = openai.encode_model_list
