@@ -66,3 +66,18 @@ async def test_not_ready_when_redis_is_unreachable(tmp_path: Path) -> None:
         r = await c.get("/readyz")
         assert r.status_code == 503
         assert r.json()["checks"]["state"].startswith("unreachable")
+
+
+def test_tune_collector_freezes_start_up_objects_and_raises_gen0() -> None:
+    import gc
+
+    from lockgate.app import GC_GEN0_THRESHOLD, tune_collector
+
+    before = gc.get_threshold()
+    try:
+        tune_collector()
+        assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

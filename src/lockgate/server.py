@@ -78,7 +78,9 @@ def app_from_env() -> Gateway:
     path = os.environ.get(ENV_CONFIG)
     p = prepare(path, os.environ)
     extra = tuple(k for k in [os.environ.get(ENV_EXTRA_ADMIN, "")] if k)
-    return Gateway(p.config, config_path=p.config_path, env=os.environ, extra_admin_keys=extra)
+    return Gateway(
+        p.config, config_path=p.config_path, env=os.environ, extra_admin_keys=extra, tune_gc=True
+    )
 
 
 def serve(config_path: str | None, host: str | None, port: int | None, workers: int) -> None:
@@ -102,6 +104,9 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         timeout_graceful_shutdown=int(max(1, p.config.server.shutdown_grace)),
         log_level="info",
         ws="none",
+        # Client addresses come from the socket; forwarded headers are honoured only from
+        # server.trusted_proxies, by Lockgate itself, not by uvicorn's blanket default.
+        proxy_headers=False,
     )
     click.echo(banner(p, host, port), err=True)
     if workers > 1:
@@ -116,6 +121,10 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         uvicorn.run("lockgate.server:app_from_env", factory=True, workers=workers, **options)
         return
     gateway = Gateway(
-        p.config, config_path=p.config_path, env=env, extra_admin_keys=p.extra_admin_keys
+        p.config,
+        config_path=p.config_path,
+        env=env,
+        extra_admin_keys=p.extra_admin_keys,
+        tune_gc=True,
     )
     uvicorn.Server(uvicorn.Config(gateway, **options)).run()
