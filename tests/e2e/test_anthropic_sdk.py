@@ -152,3 +152,15 @@ def test_permission_denied_by_residency(e2e: Env) -> None:
             model="m-gemini", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         )
     assert err.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
+
+
+def test_upstream_failure_mid_stream_is_an_error_event(e2e: Env) -> None:
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        client(e2e).messages.stream(
+            model="m-openai",
+            max_tokens=5,
+            messages=[{"role": "user", "content": "[[mock:malformed]]"}],
+        ) as s,
+    ):
+        s.get_final_message()

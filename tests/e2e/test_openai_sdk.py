@@ -220,3 +220,14 @@ def test_request_id_header(e2e: Env) -> None:
         model="m-mock", messages=[{"role": "user", "content": "id please"}]
     )
     assert raw.headers["x-request-id"].startswith("req_")
+
+
+@pytest.mark.parametrize("model", ["m-openai", "m-anthropic", "m-gemini"])
+def test_upstream_failure_mid_stream_ends_with_an_error_event(e2e: Env, model: str) -> None:
+    stream = client(e2e).chat.completions.create(
+        model=model, stream=True, messages=[{"role": "user", "content": "[[mock:malformed]]"}]
+    )
+    with pytest.raises(openai.APIError) as err:
+        for _ in stream:
+            pass
+    assert "upstream" in str(err.value) or "provider" in str(err.value)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 import orjson
 
 from lockgate.config.models import ProviderConfig
-from lockgate.errors import UpstreamProtocolError, UpstreamStatusError
+from lockgate.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from lockgate.upstream import Timeouts, UpstreamClient, UpstreamRequest, UpstreamResponse
 from lockgate.wire.sse import SSEEvent, SSEParser
 from lockgate.wire.types import (
@@ -63,11 +63,12 @@ class StreamDecoder(Protocol):
 class HttpChunkStream:
     """Upstream SSE bytes -> events -> canonical chunks, closing the upstream when done."""
 
-    __slots__ = ("_closed", "_decoder", "_response")
+    __slots__ = ("_closed", "_decoder", "_provider", "_response")
 
-    def __init__(self, response: UpstreamResponse, decoder: StreamDecoder) -> None:
+    def __init__(self, response: UpstreamResponse, decoder: StreamDecoder, provider: str) -> None:
         self._response = response
         self._decoder = decoder
+        self._provider = provider
         self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
@@ -83,6 +84,12 @@ class HttpChunkStream:
                     yield chunk
             for chunk in decoder.close():
                 yield chunk
+        except UpstreamError as err:
+            # Name the configured provider, so the client's error event says who failed.
+            if not err.message.startswith("provider '"):
+                err.message = f"provider '{self._provider}' stream failed: {err.message}"
+                err.args = (err.message,)
+            raise
         finally:
             await self.aclose()
 
@@ -183,7 +190,7 @@ class HttpProvider:
             finally:
                 await response.aclose()
             raise self.error(response.status, body, response)
-        return HttpChunkStream(response, self.stream_decoder(model))
+        return HttpChunkStream(response, self.stream_decoder(model), self.name)
 
     async def embed(
         self, req: EmbeddingRequest, model: str, timeouts: Timeouts
