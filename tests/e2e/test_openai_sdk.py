@@ -223,11 +223,22 @@ def test_request_id_header(e2e: Env) -> None:
 
 
 @pytest.mark.parametrize("model", ["m-openai", "m-anthropic", "m-gemini"])
-def test_upstream_failure_mid_stream_ends_with_an_error_event(e2e: Env, model: str) -> None:
-    stream = client(e2e).chat.completions.create(
-        model=model, stream=True, messages=[{"role": "user", "content": "[[mock:malformed]]"}]
+def test_stream_failing_before_its_first_token_is_an_error_status(e2e: Env, model: str) -> None:
+    # Nothing reached the client yet, so the failure is a status the SDK raises at once
+    # (after the model's retry) rather than an event in a half-sent stream.
+    with pytest.raises(openai.InternalServerError) as err:
+        client(e2e).chat.completions.create(
+            model=model, stream=True, messages=[{"role": "user", "content": "[[mock:malformed]]"}]
+        )
+    assert err.value.status_code == 502
+    assert "stream failed" in str(err.value) and "provider '" in str(err.value)
+
+
+def test_stream_falls_back_before_the_first_byte(e2e: Env) -> None:
+    chunks = list(
+        client(e2e).chat.completions.create(
+            model="m-deadfirst", stream=True, messages=[{"role": "user", "content": "still here"}]
+        )
     )
-    with pytest.raises(openai.APIError) as err:
-        for _ in stream:
-            pass
-    assert "upstream" in str(err.value) or "provider" in str(err.value)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Mock reply to: still here"

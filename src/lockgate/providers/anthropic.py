@@ -10,7 +10,8 @@ from typing import ClassVar
 
 from lockgate.config.models import ProviderConfig
 from lockgate.errors import InvalidRequest
-from lockgate.providers.base import HttpProvider, StreamDecoder, json_body
+from lockgate.providers.base import HttpProvider, json_body
+from lockgate.providers.stream import StreamDecoder
 from lockgate.upstream import UpstreamClient, UpstreamRequest
 from lockgate.wire import anthropic as wire
 from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingRequest

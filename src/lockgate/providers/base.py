@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Protocol
 import orjson
 
 from lockgate.config.models import ProviderConfig
-from lockgate.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
+from lockgate.errors import UpstreamProtocolError, UpstreamStatusError
+from lockgate.providers.stream import HttpChunkStream, StreamDecoder
 from lockgate.upstream import Timeouts, UpstreamClient, UpstreamRequest, UpstreamResponse
-from lockgate.wire.sse import SSEEvent, SSEParser
 from lockgate.wire.types import (
     ChatRequest,
     ChatResponse,
@@ -53,50 +53,6 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
-
-
-class StreamDecoder(Protocol):
-    def feed(self, event: SSEEvent) -> list[Chunk]: ...
-    def close(self) -> list[Chunk]: ...
-
-
-class HttpChunkStream:
-    """Upstream SSE bytes -> events -> canonical chunks, closing the upstream when done."""
-
-    __slots__ = ("_closed", "_decoder", "_provider", "_response")
-
-    def __init__(self, response: UpstreamResponse, decoder: StreamDecoder, provider: str) -> None:
-        self._response = response
-        self._decoder = decoder
-        self._provider = provider
-        self._closed = False
-
-    async def __aiter__(self) -> AsyncIterator[Chunk]:
-        parser = SSEParser()
-        decoder = self._decoder
-        try:
-            async for data in self._response.iter_body():
-                for event in parser.feed(data):
-                    for chunk in decoder.feed(event):
-                        yield chunk
-            for event in parser.close():
-                for chunk in decoder.feed(event):
-                    yield chunk
-            for chunk in decoder.close():
-                yield chunk
-        except UpstreamError as err:
-            # Name the configured provider, so the client's error event says who failed.
-            if not err.message.startswith("provider '"):
-                err.message = f"provider '{self._provider}' stream failed: {err.message}"
-                err.args = (err.message,)
-            raise
-        finally:
-            await self.aclose()
-
-    async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self._response.aclose()
 
 
 class HttpProvider:
@@ -190,7 +146,9 @@ class HttpProvider:
             finally:
                 await response.aclose()
             raise self.error(response.status, body, response)
-        return HttpChunkStream(response, self.stream_decoder(model), self.name)
+        stream = HttpChunkStream(response, self.stream_decoder(model), self.name)
+        await stream.prime(timeouts.first_byte)
+        return stream
 
     async def embed(
         self, req: EmbeddingRequest, model: str, timeouts: Timeouts

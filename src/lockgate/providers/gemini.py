@@ -6,7 +6,8 @@ from typing import ClassVar
 from urllib.parse import quote
 
 from lockgate.config.models import ProviderConfig
-from lockgate.providers.base import HttpProvider, StreamDecoder, json_body
+from lockgate.providers.base import HttpProvider, json_body
+from lockgate.providers.stream import StreamDecoder
 from lockgate.upstream import UpstreamClient, UpstreamRequest
 from lockgate.wire import gemini as wire
 from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse

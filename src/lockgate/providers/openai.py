@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from lockgate.config.models import ProviderConfig
-from lockgate.providers.base import HttpProvider, StreamDecoder, json_body
+from lockgate.providers.base import HttpProvider, json_body
+from lockgate.providers.stream import StreamDecoder
 from lockgate.upstream import UpstreamClient, UpstreamRequest
 from lockgate.wire import openai as wire
 from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse

@@ -1,0 +1,85 @@
+"""An upstream SSE stream as canonical chunks, primed up to its first token.
+
+``prime()`` reads until the first content chunk (text, tool call or end) within the model's
+``first_token`` timeout and buffers what it read. Adapters prime before handing the stream to
+routing, so a provider that answers 200 and then stalls, or sends an error event before any
+token (an overloaded provider often does), can still be retried or fall back: nothing has
+reached the client yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from lockgate.errors import UpstreamError, UpstreamTimeout
+from lockgate.upstream import UpstreamResponse
+from lockgate.wire.sse import SSEEvent, SSEParser
+from lockgate.wire.types import Chunk, StreamStart
+
+
+class StreamDecoder(Protocol):
+    def feed(self, event: SSEEvent) -> list[Chunk]: ...
+    def close(self) -> list[Chunk]: ...
+
+
+class HttpChunkStream:
+    __slots__ = ("_buffered", "_chunks", "_closed", "_decoder", "_provider", "_response")
+
+    def __init__(self, response: UpstreamResponse, decoder: StreamDecoder, provider: str) -> None:
+        self._response = response
+        self._decoder = decoder
+        self._provider = provider
+        self._closed = False
+        self._buffered: list[Chunk] = []
+        self._chunks = self._decode()
+
+    async def prime(self, first_token: float) -> None:
+        """Buffer chunks up to the first one that is not a ``StreamStart``."""
+        try:
+            async with asyncio.timeout(first_token):
+                async for chunk in self._chunks:
+                    self._buffered.append(chunk)
+                    if not isinstance(chunk, StreamStart):
+                        return
+        except TimeoutError:
+            await self.aclose()
+            raise UpstreamTimeout(
+                f"provider '{self._provider}' sent no token within the first_token timeout "
+                f"({first_token:g} s)"
+            ) from None
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        buffered, self._buffered = self._buffered, []
+        for chunk in buffered:
+            yield chunk
+        async for chunk in self._chunks:
+            yield chunk
+
+    async def _decode(self) -> AsyncIterator[Chunk]:
+        parser = SSEParser()
+        decoder = self._decoder
+        try:
+            async for data in self._response.iter_body():
+                for event in parser.feed(data):
+                    for chunk in decoder.feed(event):
+                        yield chunk
+            for event in parser.close():
+                for chunk in decoder.feed(event):
+                    yield chunk
+            for chunk in decoder.close():
+                yield chunk
+        except UpstreamError as err:
+            # Name the configured provider, so the client's error event says who failed.
+            if not err.message.startswith("provider '"):
+                err.message = f"provider '{self._provider}' stream failed: {err.message}"
+                err.args = (err.message,)
+            raise
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._response.aclose()

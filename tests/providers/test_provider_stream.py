@@ -1,0 +1,95 @@
+"""HttpChunkStream: priming to the first token, timeouts, errors naming the provider."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lockgate.errors import UpstreamProtocolError, UpstreamStatusError, UpstreamTimeout
+from lockgate.providers.stream import HttpChunkStream
+from lockgate.wire import anthropic, openai
+from lockgate.wire.types import StreamEnd, StreamStart, TextDelta
+
+
+class FakeResponse:
+    def __init__(self, pieces: list[bytes], *, stall: bool = False) -> None:
+        self.pieces = pieces
+        self.stall = stall
+        self.closed = False
+
+    async def iter_body(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+        if self.stall:
+            await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def chunk(content: str | None = None, finish: str | None = None) -> bytes:
+    delta = "{}" if content is None else '{"content":"' + content + '"}'
+    reason = "null" if finish is None else f'"{finish}"'
+    return (
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":'
+        + delta.encode()
+        + b',"finish_reason":'
+        + reason.encode()
+        + b"}]}\n\n"
+    )
+
+
+async def test_prime_buffers_to_the_first_token_and_replays_in_order() -> None:
+    resp = FakeResponse(
+        [chunk(), chunk("Hel"), chunk("lo"), chunk(finish="stop"), b"data: [DONE]\n\n"]
+    )
+    stream = HttpChunkStream(resp, openai.ChatStreamDecoder(), "up")  # type: ignore[arg-type]
+    await stream.prime(1.0)
+    out = [c async for c in stream]
+    assert isinstance(out[0], StreamStart)
+    assert [c.text for c in out if isinstance(c, TextDelta)] == ["Hel", "lo"]
+    assert isinstance(out[-1], StreamEnd) and out[-1].stop_reason == "stop"
+    assert resp.closed
+
+
+async def test_error_event_before_the_first_token_fails_prime() -> None:
+    resp = FakeResponse(
+        [
+            b'event: message_start\ndata: {"type":"message_start","message":{"id":"m",'
+            b'"type":"message","role":"assistant","model":"x","content":[],"stop_reason":null,'
+            b'"stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":0}}}\n\n',
+            b'event: error\ndata: {"type":"error",'
+            b'"error":{"type":"overloaded_error","message":"busy"}}\n\n',
+        ]
+    )
+    stream = HttpChunkStream(resp, anthropic.ChatStreamDecoder(), "claude")  # type: ignore[arg-type]
+    with pytest.raises(UpstreamStatusError) as err:
+        await stream.prime(1.0)
+    assert err.value.may_retry
+    assert "provider 'claude'" in err.value.message and "busy" in err.value.message
+    assert resp.closed
+
+
+async def test_a_stall_before_the_first_token_times_out() -> None:
+    resp = FakeResponse([chunk()], stall=True)
+    stream = HttpChunkStream(resp, openai.ChatStreamDecoder(), "slow")  # type: ignore[arg-type]
+    with pytest.raises(UpstreamTimeout) as err:
+        await stream.prime(0.05)
+    assert "provider 'slow'" in err.value.message and "first_token" in err.value.message
+    assert resp.closed
+
+
+async def test_failure_after_the_first_token_names_the_provider() -> None:
+    resp = FakeResponse([chunk("ok"), b"data: {not json\n\n"])
+    stream = HttpChunkStream(resp, openai.ChatStreamDecoder(), "up")  # type: ignore[arg-type]
+    await stream.prime(1.0)
+    seen = []
+    with pytest.raises(UpstreamProtocolError) as err:
+        async for c in stream:
+            seen.append(c)
+    assert any(isinstance(c, TextDelta) for c in seen)
+    assert err.value.message.startswith("provider 'up' stream failed")
+    assert resp.closed
