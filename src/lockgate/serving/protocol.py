@@ -1,0 +1,383 @@
+"""One HTTP/1.1 connection: httptools parsing, framing checks, flow control, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, Final
+from urllib.parse import unquote_to_bytes
+
+import httptools
+
+from lockgate.serving import wire
+from lockgate.serving.context import BODY_HIGH_WATER, ServerContext
+from lockgate.serving.cycle import RequestCycle
+
+METHODS: Final = {m: m.decode() for m in (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE")}
+
+
+class Reject(Exception):
+    """Raised inside a parser callback: answer ``status`` and close."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def split_target(url: bytes) -> tuple[str, bytes, bytes]:
+    """(path, raw_path, query_string) of a request target."""
+    if url[:1] == b"/":
+        raw_path, _, query = url.partition(b"?")
+    else:  # absolute-form or asterisk-form: rare, let httptools take it apart
+        try:
+            parsed = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            raise Reject(400) from None
+        raw_path, query = parsed.path or b"/", parsed.query or b""
+    if b"%" in raw_path:
+        return unquote_to_bytes(raw_path).decode("utf-8", "replace"), raw_path, query
+    return raw_path.decode("utf-8", "replace"), raw_path, query
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "active",
+        "buffered",
+        "client",
+        "closed",
+        "ctx",
+        "cycle",
+        "deadline",
+        "drain_waiter",
+        "expect_100",
+        "failed",
+        "has_te",
+        "head_bytes",
+        "head_timer",
+        "headers",
+        "hosts",
+        "in_head",
+        "limits",
+        "loop",
+        "parser",
+        "pipeline",
+        "raw_head",
+        "read_paused",
+        "server",
+        "task",
+        "timer",
+        "transport",
+        "url",
+        "write_paused",
+    )
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.limits = ctx.limits
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int] | None = None
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_bytes = 0  # exact size of the parsed part of the current head
+        self.raw_head = 0  # bytes received while a head is incomplete
+        self.in_head = False
+        self.expect_100 = False
+        self.has_te = False
+        self.hosts = 0
+        self.cycle: RequestCycle | None = None  # the request the parser is filling
+        self.active: RequestCycle | None = None  # the request whose app task runs
+        self.task: asyncio.Task[None] | None = None
+        self.pipeline: deque[RequestCycle] = deque()
+        self.failed = 0  # status of a rejected request waiting for the active one to end
+        self.closed = False
+        self.read_paused = False
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.buffered = 0  # request body bytes not yet handed to the app
+        self.deadline = 0.0  # loop time when the idle/head timeout fires; 0 = none
+        self.head_timer = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    # --- transport callbacks -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.client = _address(transport.get_extra_info("peername"))
+        self.server = _address(transport.get_extra_info("sockname"))
+        self.ctx.connections.add(self)
+        self.arm(self.limits.header_timeout, head=True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.active is None:  # else cycle_done() does it: shutdown waits for app tasks
+            self.ctx.connections.discard(self)
+        self.wake_all()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed or self.failed:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            context = exc.__context__
+            self.reject(context.status if isinstance(context, Reject) else 400)
+            return
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self.reject(400)
+            return
+        if self.in_head:
+            self.raw_head += len(data)
+            if self.raw_head > self.limits.max_header_bytes:
+                self.reject(431)
+            elif not self.head_timer and self.active is None:
+                self.arm(self.limits.header_timeout, head=True)
+
+    def eof_received(self) -> bool | None:
+        return None  # half-closed clients get closed: nothing useful can follow
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        waiter = self.drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- parser callbacks --------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.head_bytes = 0
+        self.in_head = True
+        self.expect_100 = self.has_te = False
+        self.hosts = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.head_bytes += len(url)
+        if self.head_bytes > self.limits.max_header_bytes:
+            raise Reject(414)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_bytes += len(name) + len(value) + 4
+        headers = self.headers
+        if (
+            self.head_bytes > self.limits.max_header_bytes
+            or len(headers) >= self.limits.max_headers
+        ):
+            raise Reject(431)
+        name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; it is not the value
+        if name == b"host":
+            self.hosts += 1
+        elif name == b"expect":
+            self.expect_100 = value.lower() == b"100-continue"
+        elif name == b"transfer-encoding":
+            self.has_te = True
+        headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.raw_head = 0
+        parser = self.parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise Reject(505)
+        if parser.should_upgrade() or (self.has_te and version == "1.0"):
+            raise Reject(400)  # no upgrades; TE in 1.0 is a smuggling vector
+        if self.hosts > 1 or (self.hosts == 0 and version == "1.1"):
+            raise Reject(400)  # RFC 9112 section 3.2
+        if self.ctx.shutting_down:
+            raise Reject(503)
+        method = parser.get_method()
+        path, raw_path, query = split_target(self.url)
+        scope = {
+            "type": "http",
+            "asgi": self.ctx.asgi,
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": "http",
+            "method": METHODS.get(method) or method.decode("ascii"),
+            "root_path": "",
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": self.headers,
+            "state": self.ctx.state.copy(),
+        }
+        self.cycle = cycle = RequestCycle(
+            self, scope, parser.should_keep_alive(), self.expect_100 and version == "1.1"
+        )
+        if self.active is None:
+            self.start(cycle)
+        else:
+            self.pipeline.append(cycle)
+            self.update_reading()
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        if cycle is None or cycle.finished:
+            return  # the app answered without reading this body: drop the rest
+        cycle.body = cycle.body + body if cycle.body else body
+        self.buffered += len(body)
+        if self.buffered > BODY_HIGH_WATER:
+            self.update_reading()
+        cycle.wake()
+
+    def on_message_complete(self) -> None:
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.body_complete = True
+            self.cycle = None
+            cycle.wake()
+
+    # --- request lifecycle -------------------------------------------------------------------
+
+    def start(self, cycle: RequestCycle) -> None:
+        self.active = cycle
+        self.deadline = 0.0  # no timeout while the app works; the timer finds nothing to do
+        self.head_timer = False
+        self.task = self.loop.create_task(cycle.run())
+
+    def response_complete(self, cycle: RequestCycle) -> None:
+        cycle.wake()  # a disconnect watcher in receive() learns that the response is done
+        if not cycle.keep_alive:
+            self.close()
+
+    def cycle_done(self, cycle: RequestCycle) -> None:
+        self.active = None
+        self.task = None
+        if cycle.body:
+            self.buffered -= len(cycle.body)
+            cycle.body = b""
+        if self.closed:
+            self.ctx.connections.discard(self)
+            return
+        if not cycle.complete or not cycle.keep_alive or self.ctx.shutting_down:
+            self.close()
+        elif self.failed:
+            self.write(wire.canned(self.failed, self.ctx.date_server))
+            self.close()
+        elif self.pipeline:
+            self.start(self.pipeline.popleft())
+            self.update_reading()
+        else:
+            self.update_reading()
+            if self.in_head:
+                self.arm(self.limits.header_timeout, head=True)
+            else:
+                self.arm(self.limits.keepalive_timeout, head=False)
+
+    def reject(self, status: int) -> None:
+        """Refuse a request the parser flagged; its stream cannot be parsed any further."""
+        self.failed = status
+        self.pipeline.clear()
+        active = self.active
+        if active is None:
+            self.write(wire.canned(status, self.ctx.date_server))
+            self.close()
+        elif not active.body_complete:
+            # The framing of the body the app is reading is broken: nothing more can be sent.
+            if active.head:
+                self.write(wire.canned(status, self.ctx.date_server))
+            self.close()
+        else:
+            self.update_reading()  # answered after the active response, in cycle_done()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: idle connections close now, busy ones after their response."""
+        if self.active is None:
+            self.close()
+        else:
+            self.pipeline.clear()
+
+    # --- I/O helpers -------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        waiter = self.drain_waiter
+        if waiter is None or waiter.done():
+            self.drain_waiter = waiter = self.loop.create_future()
+        await waiter
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self.wake_all()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+        self.wake_all()
+
+    def wake_all(self) -> None:
+        if self.active is not None:
+            self.active.wake()
+        waiter = self.drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def consumed(self, size: int) -> None:
+        self.buffered -= size
+        if self.read_paused:
+            self.update_reading()
+
+    def update_reading(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        pause = (
+            self.failed != 0
+            or len(self.pipeline) >= self.limits.max_pipelined
+            or self.buffered > BODY_HIGH_WATER
+        )
+        if pause != self.read_paused:
+            self.read_paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    # --- timeouts: one timer per connection, moved only when a deadline comes sooner ---------
+
+    def arm(self, seconds: float, *, head: bool) -> None:
+        deadline = self.loop.time() + seconds
+        self.deadline = deadline
+        self.head_timer = head
+        timer = self.timer
+        if timer is None:
+            self.timer = self.loop.call_at(deadline, self.on_timer)
+        elif timer.when() > deadline:
+            timer.cancel()
+            self.timer = self.loop.call_at(deadline, self.on_timer)
+
+    def on_timer(self) -> None:
+        self.timer = None
+        deadline = self.deadline
+        if not deadline or self.closed or self.active is not None:
+            return
+        if self.loop.time() < deadline:
+            self.timer = self.loop.call_at(deadline, self.on_timer)
+        else:
+            self.close()
+
+
+def _address(info: Any) -> tuple[str, int] | None:
+    if isinstance(info, tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    return None

@@ -1,0 +1,151 @@
+"""``LeanServer``: lifespan, listening socket, graceful shutdown; ``run`` for the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+
+from lockgate.serving.context import ASGIApp, ServerContext, ServerLimits
+from lockgate.serving.lifespan import Lifespan
+from lockgate.serving.protocol import HttpProtocol
+
+log = logging.getLogger("lockgate.serving")
+
+BACKLOG = 2048
+# After graceful_timeout, how long cancelled app tasks get to unwind (close upstreams, log).
+CANCEL_GRACE = 5.0
+
+
+class LeanServer:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str,
+        port: int,
+        limits: ServerLimits = ServerLimits(),  # noqa: B008 - frozen, safe to share
+        graceful_timeout: float = 30.0,
+        sock: socket.socket | None = None,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.limits = limits
+        self.graceful_timeout = graceful_timeout
+        self.sock = sock
+        self.should_exit = False
+        self.force_exit = False
+        self._bound_port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._exit: asyncio.Event | None = None
+        self._force: asyncio.Event | None = None
+
+    @property
+    def bound_port(self) -> int:
+        return self._bound_port
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful shutdown; a second request skips the wait for in-flight requests."""
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
+        loop, done, force = self._loop, self._exit, self._force
+        if loop is not None and done is not None and force is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(done.set)
+            if self.force_exit:
+                loop.call_soon_threadsafe(force.set)
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._exit = asyncio.Event()
+        self._force = asyncio.Event()
+        if self.should_exit:
+            self._exit.set()
+        ctx = ServerContext(self.app, loop, self.limits)
+        lifespan = Lifespan(self.app, ctx.state, ctx.asgi)
+        await lifespan.startup()
+        ctx.start_clock()
+        try:
+            listener = await self._listen(loop, ctx)
+            host, port = listener.sockets[0].getsockname()[:2]
+            self._bound_port = port
+            log.info("Listening on http://%s:%d", host, port)
+            await self._exit.wait()
+            listener.close()
+            await self._drain(ctx)
+        finally:
+            ctx.stop_clock()
+            await lifespan.shutdown()
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop, ctx: ServerContext) -> asyncio.Server:
+        def factory() -> HttpProtocol:
+            return HttpProtocol(ctx)
+
+        if self.sock is not None:
+            return await loop.create_server(factory, sock=self.sock, backlog=BACKLOG)
+        return await loop.create_server(
+            factory, host=self.host, port=self.port, backlog=BACKLOG, reuse_address=True
+        )
+
+    async def _drain(self, ctx: ServerContext) -> None:
+        """Close idle connections now; let busy ones finish up to graceful_timeout."""
+        ctx.shutting_down = True
+        for conn in list(ctx.connections):
+            conn.shutdown()
+        assert self._force is not None
+        force = asyncio.ensure_future(self._force.wait())
+        deadline = ctx.loop.time() + self.graceful_timeout
+        try:
+            while ctx.connections and not force.done():
+                remaining = deadline - ctx.loop.time()
+                if remaining <= 0:
+                    break
+                # Connections leave the set from connection_lost; polling keeps that path free
+                # of per-connection futures and the wait short.
+                await asyncio.wait({force}, timeout=min(0.05, remaining))
+        finally:
+            force.cancel()
+        tasks = []
+        for conn in list(ctx.connections):
+            if conn.task is not None and not conn.task.done():
+                conn.task.cancel()
+                tasks.append(conn.task)
+            conn.abort()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+        ctx.connections.clear()
+
+
+def run(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    graceful_timeout: float,
+    limits: ServerLimits = ServerLimits(),  # noqa: B008 - frozen, safe to share
+) -> None:
+    """Serve ``app`` on a uvloop loop until SIGTERM/SIGINT (SIGHUP is left to the app)."""
+    import uvloop
+
+    server = LeanServer(app, host=host, port=port, limits=limits, graceful_timeout=graceful_timeout)
+    pid = os.getpid()
+    log.info("Started server process [%d]", pid)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.request_shutdown)
+        try:
+            await server.serve()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(ValueError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+
+    uvloop.run(main())
+    log.info("Finished server process [%d]", pid)

@@ -1,0 +1,69 @@
+"""Bytes on the wire: status lines, canned error responses, response-head validation."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from types import MappingProxyType
+from typing import Final
+
+STATUS_LINES: Final = MappingProxyType(
+    {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode("ascii")) for s in HTTPStatus}
+)
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+CHUNKED: Final = b"transfer-encoding: chunked\r\n"
+CLOSE: Final = b"connection: close\r\n"
+KEEP_ALIVE: Final = b"connection: keep-alive\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
+# Token characters per RFC 9110 section 5.6.2; anything else in a field name is refused.
+TCHAR: Final = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
+NAME_CACHE_MAX: Final = 512
+
+
+def status_line(status: object) -> bytes:
+    line = STATUS_LINES.get(status) if type(status) is int else None
+    if line is not None:
+        return line
+    if type(status) is not int or not 100 <= status <= 999:
+        raise RuntimeError(f"invalid response status {status!r}")
+    return b"HTTP/1.1 %d \r\n" % status
+
+
+def canned(status: int, date_server: bytes) -> bytes:
+    """A complete plain-text error response that closes the connection."""
+    phrase = HTTPStatus(status).phrase.encode("ascii")
+    return b"".join(
+        (
+            STATUS_LINES[status],
+            date_server,
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(phrase),
+            CLOSE,
+            b"\r\n",
+            phrase,
+        )
+    )
+
+
+def lower_name(name: bytes, cache: dict[bytes, bytes]) -> bytes:
+    """The lower-cased, validated header name; names repeat, so they are checked once."""
+    lowered = cache.get(name)
+    if lowered is not None:
+        return lowered
+    if type(name) is not bytes:
+        raise RuntimeError(f"response header name must be bytes, not {type(name).__name__}")
+    lowered = name.lower()
+    if not lowered or not TCHAR.issuperset(lowered):
+        raise RuntimeError(f"invalid response header name {name!r}")
+    if len(cache) < NAME_CACHE_MAX:
+        cache[name] = lowered
+    return lowered
+
+
+def check_head(head: bytes, lines: int) -> None:
+    """Refuse CR, LF or NUL inside header values (response splitting).
+
+    Every legitimate line ends in exactly one CRLF, so counting CR and LF over the whole head
+    checks all values in two C-level scans instead of one scan per value.
+    """
+    if head.count(b"\n") != lines or head.count(b"\r") != lines or b"\x00" in head:
+        raise RuntimeError("response header value contains CR, LF or NUL")
