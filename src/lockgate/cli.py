@@ -36,11 +36,20 @@ def main() -> None:
     show_default=True,
     help="Worker processes; more than one needs 'state: redis://...'.",
 )
-def serve(config_path: str | None, host: str | None, port: int | None, workers: int) -> None:
+@click.option(
+    "--server",
+    type=click.Choice(["lean", "uvicorn"]),
+    default="lean",
+    show_default=True,
+    help="HTTP server: Lockgate's own lean server, or uvicorn.",
+)
+def serve(
+    config_path: str | None, host: str | None, port: int | None, workers: int, server: str
+) -> None:
     """Run the gateway."""
     from lockgate.server import serve as run
 
-    run(config_path, host, port, workers)
+    run(config_path, host, port, workers, server)
 
 
 @main.command()

@@ -1,6 +1,9 @@
-"""``lockgate serve``: load the config, prepare the embedded default, run uvicorn.
+"""``lockgate serve``: load the config, prepare the embedded default, run the HTTP server.
 
-One worker runs in-process; ``--workers N`` runs N uvicorn worker processes that each build the
+The server is Lockgate's own lean HTTP/1.1 server (``lockgate.serving``) unless
+``--server uvicorn`` is given; both run the same ASGI app.
+
+One worker runs in-process; ``--workers N`` runs N worker processes that each build the
 gateway from the same config (which then needs shared state: ``state: redis://...``).
 SIGTERM drains: the listener closes, in-flight requests (streams included) finish up to
 ``server.shutdown_grace`` seconds, then the process exits.
@@ -23,9 +26,11 @@ from lockgate.bootstrap import FirstKey, ensure_admin_key, ensure_first_key
 from lockgate.config.default import default_config
 from lockgate.config.loader import ConfigError, load_config_file
 from lockgate.config.models import Config
+from lockgate.serving import run as run_lean
 from lockgate.store.repo import Store
 
 ENV_CONFIG = "LOCKGATE_CONFIG_PATH"
+FACTORY = "lockgate.server:app_from_env"
 ENV_EXTRA_ADMIN = "LOCKGATE_BOOTSTRAP_ADMIN_KEY"
 STATE_DIR = Path(".lockgate")
 
@@ -83,7 +88,13 @@ def app_from_env() -> Gateway:
     )
 
 
-def serve(config_path: str | None, host: str | None, port: int | None, workers: int) -> None:
+def serve(
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    server: str = "lean",
+) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -94,31 +105,24 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         raise click.ClickException(f"invalid config {config_path}:\n{err}") from None
     host = host or p.config.server.host
     port = port if port is not None else p.config.server.port
-    options: dict[str, Any] = dict(
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        timeout_graceful_shutdown=int(max(1, p.config.server.shutdown_grace)),
-        log_level="info",
-        ws="none",
-        # Client addresses come from the socket; forwarded headers are honoured only from
-        # server.trusted_proxies, by Lockgate itself, not by uvicorn's blanket default.
-        proxy_headers=False,
-    )
+    if workers > 1 and p.config.state == "memory":
+        raise click.ClickException(
+            "--workers > 1 needs shared state: set 'state: redis://host:6379/0' in the config"
+        )
     click.echo(banner(p, host, port), err=True)
+    grace = max(1.0, p.config.server.shutdown_grace)
     if workers > 1:
-        if p.config.state == "memory":
-            raise click.ClickException(
-                "--workers > 1 needs shared state: set 'state: redis://host:6379/0' in the config"
-            )
+        # Worker processes rebuild the gateway from the same config (app_from_env).
         if config_path is not None:
             os.environ[ENV_CONFIG] = str(Path(config_path).resolve())
         if p.extra_admin_keys:
             os.environ[ENV_EXTRA_ADMIN] = p.extra_admin_keys[0]
-        uvicorn.run("lockgate.server:app_from_env", factory=True, workers=workers, **options)
+        if server == "uvicorn":
+            uvicorn.run(
+                FACTORY, factory=True, workers=workers, **_uvicorn_options(host, port, grace)
+            )
+        else:
+            run_lean(FACTORY, host=host, port=port, workers=workers, graceful_timeout=grace)
         return
     gateway = Gateway(
         p.config,
@@ -127,4 +131,24 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         extra_admin_keys=p.extra_admin_keys,
         tune_gc=True,
     )
-    uvicorn.Server(uvicorn.Config(gateway, **options)).run()
+    if server == "uvicorn":
+        uvicorn.Server(uvicorn.Config(gateway, **_uvicorn_options(host, port, grace))).run()
+    else:
+        run_lean(app=gateway, host=host, port=port, graceful_timeout=grace)
+
+
+def _uvicorn_options(host: str, port: int, grace: float) -> dict[str, Any]:
+    return dict(
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=int(grace),
+        log_level="info",
+        ws="none",
+        # Client addresses come from the socket; forwarded headers are honoured only from
+        # server.trusted_proxies, by Lockgate itself, not by uvicorn's blanket default.
+        proxy_headers=False,
+    )

@@ -71,3 +71,38 @@ def test_two_workers_serve_and_see_the_same_keys(tmp_path: Path, redis_url: str)
         p.stop()
     out = p.output()
     assert out.count("Started server process") >= 2, out
+
+
+def test_uvicorn_fallback_server_serves_the_same_app(tmp_path: Path) -> None:
+    cfg = tmp_path / "uv.yaml"
+    cfg.write_text(
+        "version: 1\n"
+        'server: {admin_keys: ["${env:LOCKGATE_ADMIN_KEY}"]}\n'
+        f"storage: sqlite:///{tmp_path / 'uv.db'}\n"
+        "providers: {demo: {type: mock}}\n"
+        "models: {m: {deployments: [{provider: demo, model: x}]}}\n"
+    )
+    port = free_port()
+    p = Proc(
+        ["serve", "--config", str(cfg), "--port", str(port), "--server", "uvicorn"],
+        port,
+        env={"LOCKGATE_ADMIN_KEY": ADMIN_KEY},
+        cwd=tmp_path,
+        log=tmp_path / "uv.log",
+    )
+    try:
+        p.wait_ready()
+        c = openai.OpenAI(
+            base_url=p.base + "/v1", api_key=make_key(p.base, "t", "a"), max_retries=0
+        )
+        chunks = list(
+            c.chat.completions.create(
+                model="m", stream=True, messages=[{"role": "user", "content": "via uvicorn"}]
+            )
+        )
+        assert "".join(x.choices[0].delta.content or "" for x in chunks if x.choices) == (
+            "Mock reply to: via uvicorn"
+        )
+    finally:
+        p.stop()
+    assert "Uvicorn running" in p.output()

@@ -9,6 +9,7 @@ from typing import Any
 
 import openai
 import pytest
+from lean_helpers import SpyTransport
 
 from lockgate.app import Gateway
 from lockgate.config.models import Config
@@ -171,31 +172,6 @@ async def test_gateway_behind_lean_server_answers_the_openai_sdk(tmp_path: Path)
         await asyncio.wait_for(task, 10)
     assert out["content"] and out["streamed"]
     assert out["oversized"] == 413 and out["no_key"] == 401
-
-
-class SpyTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-        self.closing = False
-
-    def write(self, data: Any) -> None:
-        self.writes.append(bytes(data))
-
-    def close(self) -> None:
-        self.closing = True
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 80)}.get(name)
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 async def test_head_and_body_go_out_in_one_write() -> None:

@@ -23,11 +23,28 @@ BODY_HIGH_WATER: Final = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
+    """What one client may cost the server; every field bounds a hostile or broken client.
+
+    - ``max_header_bytes`` / ``max_headers``: size of one request head (431 beyond).
+    - ``header_timeout``: a request head must be complete this long after it begins.
+    - ``keepalive_timeout``: an idle connection between requests is closed after this.
+    - ``max_pipelined``: requests queued behind the running one before reading pauses.
+    - ``body_timeout``: longest gap between request body bytes while the app waits for them;
+      the whole body must arrive within four times this from the app's first wait. On expiry
+      the client gets 408 if no response has begun, else the connection just closes.
+    - ``send_timeout``: how long a response write may wait for a client that does not read.
+    - ``max_discard_bytes``: unread request body the server reads and drops after the app
+      answered, to keep the connection; beyond it the connection closes.
+    """
+
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100
     header_timeout: float = 10.0
     keepalive_timeout: float = 75.0
     max_pipelined: int = 32
+    body_timeout: float = 30.0
+    send_timeout: float = 30.0
+    max_discard_bytes: int = 1024 * 1024
 
 
 class ServerContext:

@@ -24,6 +24,7 @@ class RequestCycle:
     __slots__ = (
         "body",
         "body_complete",
+        "body_deadline",
         "body_done",
         "chunked",
         "complete",
@@ -53,6 +54,7 @@ class RequestCycle:
         self.body = b""
         self.body_complete = False  # the parser saw the end of the request body
         self.body_done = False  # the app was handed the end of the request body
+        self.body_deadline = 0.0  # loop time by which the whole body must have arrived
         self.started = False
         self.head = True  # the response head is still to be written
         self.complete = False
@@ -109,14 +111,36 @@ class RequestCycle:
                     self.expect_100 = False
                     if not self.started and conn.transport is not None:
                         conn.transport.write(wire.CONTINUE)
+                timer: asyncio.TimerHandle | None = self.body_timer()
             elif self.complete:
                 break
+            else:
+                timer = None  # a disconnect watcher: the client owes nothing
             self.waiter = waiter = conn.loop.create_future()
             try:
                 await waiter
             finally:
                 self.waiter = None
+                if timer is not None:
+                    timer.cancel()
         return {"type": "http.disconnect"}
+
+    def body_timer(self) -> asyncio.TimerHandle:
+        """Bound the wait for the next body bytes, and for the whole body from the first wait."""
+        loop = self.conn.loop
+        now = loop.time()
+        timeout = self.conn.limits.body_timeout
+        if not self.body_deadline:
+            self.body_deadline = now + 4 * timeout
+        return loop.call_at(min(now + timeout, self.body_deadline), self.body_expired)
+
+    def body_expired(self) -> None:
+        conn = self.conn
+        if self.body or self.body_complete or conn.closed:
+            return  # bytes came in the same loop turn: receive() has them
+        if self.head:
+            conn.write(wire.canned(408, conn.ctx.date_server))
+        conn.close()  # wakes receive(), which reports http.disconnect
 
     async def send(self, message: Message) -> None:
         conn = self.conn
@@ -125,6 +149,8 @@ class RequestCycle:
             if not self.started or self.complete:
                 raise RuntimeError("http.response.body sent outside of a response")
             if conn.closed:
+                # Let a disconnect watcher run even if the app streams without other awaits.
+                await asyncio.sleep(0)
                 return
             more = message.get("more_body", False)
             data = self.frame(message.get("body", b""), more)

@@ -1,15 +1,15 @@
-"""One HTTP/1.1 connection: httptools parsing, framing checks, flow control, timeouts."""
+"""One HTTP/1.1 connection: httptools parsing, framing checks, the request lifecycle."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 import httptools
 
 from lockgate.serving import wire
+from lockgate.serving.connection import Connection
 from lockgate.serving.context import BODY_HIGH_WATER, ServerContext
 from lockgate.serving.cycle import RequestCycle
 
@@ -39,43 +39,26 @@ def split_target(url: bytes) -> tuple[str, bytes, bytes]:
     return raw_path.decode("utf-8", "replace"), raw_path, query
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(Connection):
     __slots__ = (
-        "active",
-        "buffered",
         "client",
-        "closed",
-        "ctx",
         "cycle",
-        "deadline",
-        "drain_waiter",
+        "discard_left",
         "expect_100",
-        "failed",
         "has_te",
         "head_bytes",
-        "head_timer",
         "headers",
         "hosts",
         "in_head",
-        "limits",
-        "loop",
         "parser",
-        "pipeline",
         "raw_head",
-        "read_paused",
         "server",
         "task",
-        "timer",
-        "transport",
         "url",
-        "write_paused",
     )
 
     def __init__(self, ctx: ServerContext) -> None:
-        self.ctx = ctx
-        self.loop = ctx.loop
-        self.limits = ctx.limits
-        self.transport: asyncio.Transport | None = None
+        super().__init__(ctx)
         self.parser = httptools.HttpRequestParser(self)
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
@@ -88,18 +71,8 @@ class HttpProtocol(asyncio.Protocol):
         self.has_te = False
         self.hosts = 0
         self.cycle: RequestCycle | None = None  # the request the parser is filling
-        self.active: RequestCycle | None = None  # the request whose app task runs
         self.task: asyncio.Task[None] | None = None
-        self.pipeline: deque[RequestCycle] = deque()
-        self.failed = 0  # status of a rejected request waiting for the active one to end
-        self.closed = False
-        self.read_paused = False
-        self.write_paused = False
-        self.drain_waiter: asyncio.Future[None] | None = None
-        self.buffered = 0  # request body bytes not yet handed to the app
-        self.deadline = 0.0  # loop time when the idle/head timeout fires; 0 = none
-        self.head_timer = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.discard_left = 0  # unread body still allowed once the app ended without it
 
     # --- transport callbacks -----------------------------------------------------------------
 
@@ -137,15 +110,6 @@ class HttpProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         return None  # half-closed clients get closed: nothing useful can follow
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        waiter = self.drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     # --- parser callbacks --------------------------------------------------------------------
 
@@ -223,7 +187,8 @@ class HttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
         if cycle is None or cycle.finished:
-            return  # the app answered without reading this body: drop the rest
+            self.discard(len(body))  # the app answered without reading this body
+            return
         cycle.body = cycle.body + body if cycle.body else body
         self.buffered += len(body)
         if self.buffered > BODY_HIGH_WATER:
@@ -236,6 +201,16 @@ class HttpProtocol(asyncio.Protocol):
             cycle.body_complete = True
             self.cycle = None
             cycle.wake()
+            if cycle.finished and self.active is None:  # the discarded body is over: now idle
+                self.arm(self.limits.keepalive_timeout, head=False)
+
+    def discard(self, size: int) -> None:
+        """Drop body bytes nobody will read, up to max_discard_bytes, then give up the conn."""
+        self.discard_left -= size
+        if self.discard_left < 0:
+            self.close()
+        elif self.active is None:
+            self.arm(self.limits.body_timeout, head=False)  # a stalled discard is not idle
 
     # --- request lifecycle -------------------------------------------------------------------
 
@@ -253,13 +228,23 @@ class HttpProtocol(asyncio.Protocol):
     def cycle_done(self, cycle: RequestCycle) -> None:
         self.active = None
         self.task = None
-        if cycle.body:
-            self.buffered -= len(cycle.body)
+        unread = len(cycle.body)
+        if unread:
+            self.buffered -= unread
             cycle.body = b""
         if self.closed:
             self.ctx.connections.discard(self)
             return
-        if not cycle.complete or not cycle.keep_alive or self.ctx.shutting_down:
+        discarding = self.cycle is cycle  # the app ended before the body did
+        if discarding:
+            self.discard_left = self.limits.max_discard_bytes - unread
+        if (
+            not cycle.complete
+            or not cycle.keep_alive
+            or self.ctx.shutting_down
+            # Still owed a 100 Continue, the client may or may not send the body: ambiguous.
+            or (discarding and (cycle.expect_100 or self.discard_left < 0))
+        ):
             self.close()
         elif self.failed:
             self.write(wire.canned(self.failed, self.ctx.date_server))
@@ -271,6 +256,8 @@ class HttpProtocol(asyncio.Protocol):
             self.update_reading()
             if self.in_head:
                 self.arm(self.limits.header_timeout, head=True)
+            elif discarding:
+                self.arm(self.limits.body_timeout, head=False)
             else:
                 self.arm(self.limits.keepalive_timeout, head=False)
 
@@ -296,85 +283,6 @@ class HttpProtocol(asyncio.Protocol):
             self.close()
         else:
             self.pipeline.clear()
-
-    # --- I/O helpers -------------------------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    async def drain(self) -> None:
-        waiter = self.drain_waiter
-        if waiter is None or waiter.done():
-            self.drain_waiter = waiter = self.loop.create_future()
-        await waiter
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-        self.wake_all()
-
-    def abort(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-        self.wake_all()
-
-    def wake_all(self) -> None:
-        if self.active is not None:
-            self.active.wake()
-        waiter = self.drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def consumed(self, size: int) -> None:
-        self.buffered -= size
-        if self.read_paused:
-            self.update_reading()
-
-    def update_reading(self) -> None:
-        if self.transport is None or self.closed:
-            return
-        pause = (
-            self.failed != 0
-            or len(self.pipeline) >= self.limits.max_pipelined
-            or self.buffered > BODY_HIGH_WATER
-        )
-        if pause != self.read_paused:
-            self.read_paused = pause
-            if pause:
-                self.transport.pause_reading()
-            else:
-                self.transport.resume_reading()
-
-    # --- timeouts: one timer per connection, moved only when a deadline comes sooner ---------
-
-    def arm(self, seconds: float, *, head: bool) -> None:
-        deadline = self.loop.time() + seconds
-        self.deadline = deadline
-        self.head_timer = head
-        timer = self.timer
-        if timer is None:
-            self.timer = self.loop.call_at(deadline, self.on_timer)
-        elif timer.when() > deadline:
-            timer.cancel()
-            self.timer = self.loop.call_at(deadline, self.on_timer)
-
-    def on_timer(self) -> None:
-        self.timer = None
-        deadline = self.deadline
-        if not deadline or self.closed or self.active is not None:
-            return
-        if self.loop.time() < deadline:
-            self.timer = self.loop.call_at(deadline, self.on_timer)
-        else:
-            self.close()
 
 
 def _address(info: Any) -> tuple[str, int] | None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
+from typing import Any, Final
 
 from lockgate.serving.context import ASGIApp, ServerContext, ServerLimits
 from lockgate.serving.lifespan import Lifespan
@@ -18,6 +21,7 @@ log = logging.getLogger("lockgate.serving")
 BACKLOG = 2048
 # After graceful_timeout, how long cancelled app tasks get to unwind (close upstreams, log).
 CANCEL_GRACE = 5.0
+SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)  # handled by `run` in a single process
 
 
 class LeanServer:
@@ -122,30 +126,136 @@ class LeanServer:
 
 
 def run(
-    app: ASGIApp,
+    app_factory: str | None = None,
     *,
+    app: ASGIApp | None = None,
     host: str,
     port: int,
+    workers: int = 1,
     graceful_timeout: float,
     limits: ServerLimits = ServerLimits(),  # noqa: B008 - frozen, safe to share
 ) -> None:
-    """Serve ``app`` on a uvloop loop until SIGTERM/SIGINT (SIGHUP is left to the app)."""
+    """Serve until SIGTERM/SIGINT (SIGHUP is left to the app), on uvloop.
+
+    Give ``app`` or ``app_factory`` ("module:callable", called with no arguments inside the
+    event loop, like uvicorn's factory mode). ``workers=1`` serves in this process; more need
+    ``app_factory``: each worker process builds its own app (see workers.py). SIGTERM drains
+    gracefully; so does SIGINT, and a second one stops waiting for in-flight requests.
+    Raises SystemExit(1) when every worker process exited without being asked to.
+    """
+    if (app is None) == (app_factory is None):
+        raise ValueError("give exactly one of app_factory and app")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if workers > 1:
+        if app_factory is None:
+            raise ValueError("workers > 1 needs app_factory: each worker builds its own app")
+        from lockgate.serving.workers import supervise
+
+        supervise(
+            app_factory,
+            host=host,
+            port=port,
+            workers=workers,
+            graceful_timeout=graceful_timeout,
+            limits=limits,
+        )
+        return
+    if app is not None:
+        load = given(app)
+    else:
+        assert app_factory is not None
+        load = factory_loader(app_factory)
+    serve_process(
+        load,
+        host=host,
+        port=port,
+        sock=None,
+        graceful_timeout=graceful_timeout,
+        limits=limits,
+        signals=SIGNALS,
+    )
+
+
+def given(app: ASGIApp) -> Callable[[], ASGIApp]:
+    return lambda: app
+
+
+def factory_loader(spec: str) -> Callable[[], ASGIApp]:
+    """A callable that imports ``module:callable`` and calls it to build the app."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"app factory must look like 'module:callable', not {spec!r}")
+
+    def load() -> ASGIApp:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+        app: ASGIApp = target()
+        return app
+
+    return load
+
+
+def serve_process(
+    load: Callable[[], ASGIApp],
+    *,
+    host: str,
+    port: int,
+    sock: socket.socket | None,
+    graceful_timeout: float,
+    limits: ServerLimits,
+    signals: tuple[int, ...],
+) -> None:
+    """Build the app with ``load`` inside a uvloop loop and serve it until one of ``signals``."""
     import uvloop
 
-    server = LeanServer(app, host=host, port=port, limits=limits, graceful_timeout=graceful_timeout)
     pid = os.getpid()
     log.info("Started server process [%d]", pid)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.request_shutdown)
+        received: list[int] = []
+        server: LeanServer | None = None
+
+        def on_signal(sig: int) -> None:
+            received.append(sig)
+            if server is not None:
+                stop(server, sig)
+
+        # Installed before the app is built so an early SIGTERM is a clean stop, not a kill.
+        for sig in signals:
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
+            server = LeanServer(
+                load(),
+                host=host,
+                port=port,
+                limits=limits,
+                graceful_timeout=graceful_timeout,
+                sock=sock,
+            )
+            for early in received:
+                stop(server, early)
             await server.serve()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in signals:
                 with contextlib.suppress(ValueError, RuntimeError):
                     loop.remove_signal_handler(sig)
 
     uvloop.run(main())
     log.info("Finished server process [%d]", pid)
+
+
+def stop(server: LeanServer, sig: int) -> None:
+    """SIGTERM: graceful, however often it comes (systemd and our parent may both send one).
+
+    SIGINT: graceful, and a second one stops waiting for in-flight requests (as uvicorn).
+    SIGQUIT: no waiting at all; a worker's parent sends it on its second stop signal.
+    """
+    if sig == signal.SIGQUIT:
+        if not server.should_exit:
+            server.request_shutdown()
+        server.request_shutdown()  # a second request cuts the drain short
+    elif not server.should_exit or sig == signal.SIGINT:
+        server.request_shutdown()

@@ -1,0 +1,180 @@
+"""LeanServer against slow and greedy clients: stalled bodies, non-readers, unread bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import Any
+
+import orjson
+from lean_helpers import Message, connect, echo, read_all, read_response, serving
+
+from lockgate.serving import ServerLimits
+
+POST_10 = b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n"
+
+
+async def test_stalled_body_gets_408_and_close() -> None:
+    seen: list[Message] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while not seen or seen[-1].get("more_body"):
+            seen.append(await receive())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"late"})
+
+    async with serving(app, limits=ServerLimits(body_timeout=0.2)) as server:
+        out = await read_all(server.bound_port, POST_10 + b"abcde")  # and then nothing
+    assert out.startswith(b"HTTP/1.1 408 Request Timeout") and b"connection: close" in out
+    assert b"late" not in out
+    assert [m["type"] for m in seen] == ["http.request", "http.disconnect"]
+
+
+async def test_stalled_body_after_the_response_began_just_closes() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"early", "more_body": True})
+        while (await receive())["type"] == "http.request":
+            pass
+        await send({"type": "http.response.body", "body": b"never"})
+
+    async with serving(app, limits=ServerLimits(body_timeout=0.2)) as server:
+        out = await read_all(server.bound_port, POST_10 + b"abcde")
+    assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"5\r\nearly\r\n")
+    assert b"408" not in out
+
+
+async def test_body_dripped_just_fast_enough_is_cut_at_four_gaps() -> None:
+    """Each byte beats body_timeout, but the whole body must come within four of them."""
+    async with serving(echo, limits=ServerLimits(body_timeout=0.2)) as server:
+        reader, writer = await connect(server.bound_port)
+        writer.write(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n")
+
+        async def drip() -> None:
+            with contextlib.suppress(ConnectionError):
+                for _ in range(1000):  # far more than the server may wait for
+                    writer.write(b"a")
+                    await writer.drain()
+                    await asyncio.sleep(0.02)
+
+        dripping = asyncio.create_task(drip())
+        try:
+            out = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            dripping.cancel()
+            writer.close()
+    assert out.startswith(b"HTTP/1.1 408 Request Timeout")
+
+
+async def test_client_that_stops_reading_is_dropped_after_send_timeout() -> None:
+    """The app streams forever; a disconnect watcher must learn of the drop and cancel it."""
+    seen: list[str] = []
+    ended = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+
+        async def work() -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            chunk = {"type": "http.response.body", "body": b"x" * 65536, "more_body": True}
+            try:
+                while True:
+                    await send(chunk)
+            except asyncio.CancelledError:
+                seen.append("cancelled")
+                raise
+
+        task = asyncio.create_task(work())
+        seen.append((await receive())["type"])
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        ended.set()
+
+    async with serving(app, limits=ServerLimits(send_timeout=0.2)) as server:
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up fast
+        client.setblocking(False)
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(client, ("127.0.0.1", server.bound_port))
+        await loop.sock_sendall(client, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await asyncio.wait_for(ended.wait(), 5)  # the client has read nothing so far
+        try:
+            assert await asyncio.wait_for(_read_to_end(loop, client), 5)
+        finally:
+            client.close()
+    assert seen == ["http.disconnect", "cancelled"]
+
+
+async def _read_to_end(loop: asyncio.AbstractEventLoop, client: socket.socket) -> bool:
+    """Read what the server managed to send; True once it has hung up (EOF or reset)."""
+    try:
+        while await loop.sock_recv(client, 65536):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
+
+
+async def answer_unread(scope: Any, receive: Any, send: Any) -> None:
+    """Refuses without reading the body, naming the path so the next request can be told."""
+    body = orjson.dumps({"path": scope["path"]})
+    await send({"type": "http.response.start", "status": 413, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def test_small_unread_body_is_discarded_and_the_connection_kept() -> None:
+    limits = ServerLimits(max_discard_bytes=100_000)
+    async with serving(answer_unread, limits=limits) as server:
+        reader, writer = await connect(server.bound_port)
+        writer.write(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 90000\r\n\r\n")
+        status, headers, _ = await read_response(reader)
+        assert status == b"HTTP/1.1 413 Request Entity Too Large" and b"connection" not in headers
+        writer.write(b"a" * 90_000 + b"GET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+        _, _, body = await read_response(reader)
+        assert orjson.loads(body) == {"path": "/b"}  # the body was skipped, not parsed
+        writer.close()
+
+
+async def test_unread_body_beyond_max_discard_closes_the_connection() -> None:
+    limits = ServerLimits(max_discard_bytes=100_000)
+    async with serving(answer_unread, limits=limits) as server:
+        reader, writer = await connect(server.bound_port)
+        writer.write(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n")
+        status, _, _ = await read_response(reader)
+        assert status == b"HTTP/1.1 413 Request Entity Too Large"
+        hung_up = False
+        try:
+            for _ in range(10_000_000 // 65536):  # the whole body, if the server took it all
+                writer.write(b"a" * 65536)
+                await asyncio.wait_for(writer.drain(), 5)
+        except ConnectionError:
+            hung_up = True
+        if not hung_up:  # every byte fitted in buffers: the close must still come
+            with contextlib.suppress(ConnectionError):
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+
+async def test_unread_body_that_stalls_is_closed_after_body_timeout() -> None:
+    limits = ServerLimits(body_timeout=0.2, keepalive_timeout=60)
+    async with serving(answer_unread, limits=limits) as server:
+        reader, writer = await connect(server.bound_port)
+        writer.write(POST_10 + b"abc")
+        await read_response(reader)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # not after keepalive_timeout
+        writer.close()
+
+
+async def test_answer_before_100_continue_closes_the_connection() -> None:
+    async with serving(answer_unread) as server:
+        reader, writer = await connect(server.bound_port)
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n"
+        )
+        status, _, _ = await read_response(reader)
+        assert status == b"HTTP/1.1 413 Request Entity Too Large"
+        # The client may send the body or not: what would come next cannot be framed.
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
