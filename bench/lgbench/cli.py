@@ -62,14 +62,18 @@ def measure_throughput(procs: Procs, res: Results, live: list[Target]) -> None:
 
 
 def measure_latency(procs: Procs, res: Results, live: list[Target]) -> None:
+    """Each round: the SPEC's 10 workers x 50 req/s, then one worker at 500 req/s."""
+    modes = (("latency", res.latency, 10, 50), ("serial", res.serial, 1, 500))
     for rnd in range(res.args.rounds):
-        for t in rotate(live, rnd):
-            h = run_hey(procs, t, 8, res.args.quiet_wait)
-            res.latency.setdefault(t.name, []).append(h)
-            log(
-                f"latency    r{rnd + 1} {t.name:13s} p50 {h.p50_ms:7.2f} ms  p99 {h.p99_ms:7.2f} ms"
-                f"  {h.rate:5.0f} req/s  errors {h.errors}  foreign cpu {h.foreign_cpu:4.0f}%"
-            )
+        for label, store, workers, qps in modes:
+            for t in rotate(live, rnd):
+                h = run_hey(procs, t, 8, res.args.quiet_wait, workers=workers, qps=qps)
+                store.setdefault(t.name, []).append(h)
+                log(
+                    f"{label:10s} r{rnd + 1} {t.name:13s} p50 {h.p50_ms:7.2f} ms"
+                    f"  p99 {h.p99_ms:7.2f} ms  {h.rate:5.0f} req/s  errors {h.errors}"
+                    f"  foreign cpu {h.foreign_cpu:4.0f}%"
+                )
 
 
 def run_all(procs: Procs, res: Results, tmp: Path) -> None:
@@ -185,6 +189,7 @@ def _raw(res: Results) -> dict[str, Any]:
         "versions": res.versions,
         "throughput": {k: [vars(r) for r in v] for k, v in res.throughput.items()},
         "latency": {k: [vars(h) for h in v] for k, v in res.latency.items()},
+        "serial": {k: [vars(h) for h in v] for k, v in res.serial.items()},
         "ttft": res.ttft,
         "rss": res.rss,
         "soak": res.soak,

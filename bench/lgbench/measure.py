@@ -179,8 +179,16 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-def run_hey(procs: Procs, t: Target, seconds: int, quiet: float) -> HeyResult:
-    args = ["taskset", "-c", CORE_LOAD, tool("hey"), "-z", f"{seconds}s", "-c", "10", "-q", "50"]
+def run_hey(
+    procs: Procs, t: Target, seconds: int, quiet: float, *, workers: int = 10, qps: int = 50
+) -> HeyResult:
+    """``workers`` hey workers, each sending ``qps`` requests/s (one at a time) for ``seconds``.
+
+    hey starts every worker's ticker together, so with several workers the requests arrive
+    in bursts of ``workers`` at once; one worker at 500/s gives evenly spaced single requests.
+    """
+    args = ["taskset", "-c", CORE_LOAD, tool("hey"), "-z", f"{seconds}s"]
+    args += ["-c", str(workers), "-q", str(qps)]
     args += ["-m", "POST", "-T", "application/json", "-o", "csv"]
     for k, v in t.headers.items():
         args += ["-H", f"{k}: {v}"]

@@ -18,7 +18,8 @@ class Results:
     versions: dict[str, str]
     targets: list[Target]
     throughput: dict[str, list[Run]] = field(default_factory=dict)
-    latency: dict[str, list[HeyResult]] = field(default_factory=dict)
+    latency: dict[str, list[HeyResult]] = field(default_factory=dict)  # 10 workers x 50/s
+    serial: dict[str, list[HeyResult]] = field(default_factory=dict)  # 1 worker x 500/s
     ttft: list[dict[str, Any]] = field(default_factory=list)
     ttft_error: str | None = None
     rss: dict[str, list[tuple[str, int]]] = field(default_factory=dict)

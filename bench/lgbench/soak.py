@@ -1,4 +1,4 @@
-"""The memory soak: Lockgate RSS while sending N requests in 100k chunks."""
+"""The memory soak: Lockgate RSS while sending N requests in chunks (100k, or N/20 if larger)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ def measure_soak(procs: Procs, res: Results, lg: Target) -> None:
     assert lg.proc is not None
     res.soak.append((0, rss_kb(lg.proc.pid)))
     sent = 0
-    for _ in range(total_goal // 100_000 * 3 + 5):
+    step = max(100_000, total_goal // 20)
+    for _ in range(total_goal // step * 3 + 5):
         if sent >= total_goal:
             break
-        chunk = min(100_000, total_goal - sent)
+        chunk = min(step, total_goal - sent)
         seconds = max(2.0, math.ceil(chunk / max(rate, 1.0)))
         run, n = run_wrk(procs, lg, seconds, 0.0)
         if not run.valid:
