@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -114,6 +115,40 @@ def test_ctrl_c_to_the_process_group_lets_in_flight_requests_finish() -> None:
         assert tree.proc.wait(20) == 0
     finally:
         tree.finish()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_stop_when_the_parent_is_killed() -> None:
+    """SIGKILL leaves the parent no chance to forward anything: the kernel tells the workers."""
+    tree = Tree("lean_worker_app:pid_app")
+    seen: set[int] = set()
+    try:
+        port = tree.port()
+        for _ in range(500):
+            seen.add(get(port))
+            if len(seen) == 2:
+                break
+        assert len(seen) == 2
+        tree.proc.kill()
+        tree.proc.wait(20)
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in seen if _alive(pid)], "workers outlived their parent"
+    finally:
+        for pid in seen:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        tree.finish()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie awaiting its new parent's reaping."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_one_worker_serves_the_factory_app_in_process() -> None:

@@ -10,17 +10,21 @@ The parent only supervises: the first SIGTERM/SIGINT is forwarded as SIGTERM (gr
 later one as SIGQUIT (stop waiting for in-flight requests). Workers ignore SIGINT: Ctrl-C
 reaches the whole process group, and a worker seeing it next to the parent's SIGTERM would
 take the pair for a second, forcing, signal. Nothing is restarted: a crashed worker is logged,
-and when every worker has exited without being asked the parent exits 1.
+and when every worker has exited without being asked the parent exits 1. On Linux a worker
+whose parent dies without forwarding anything (SIGKILL, OOM killer) gets SIGTERM from the
+kernel and drains, instead of serving on as an orphan nobody supervises.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import time
 from multiprocessing.connection import wait as wait_ready
 from multiprocessing.process import BaseProcess
@@ -37,6 +41,8 @@ log = logging.getLogger("lockgate.serving")
 # Workers still alive this long after graceful_timeout (their drain, the cancel grace and the
 # app's lifespan shutdown all fit in it) are killed, so a stuck one cannot outlive the parent.
 KILL_MARGIN: Final = 30.0
+
+PR_SET_PDEATHSIG: Final = 1  # linux/prctl.h
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -81,7 +87,7 @@ def supervise(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
     try:
-        args = (app_factory, sock, graceful_timeout, limits, *_log_setup())
+        args = (app_factory, sock, graceful_timeout, limits, *_log_setup(), pid)
         procs = start_workers(workers, args, requested)
         sock.close()  # the workers hold their own descriptors
         wait_for_workers(procs, requested, wake, graceful_timeout)
@@ -181,10 +187,13 @@ def worker_main(
     limits: ServerLimits,
     log_level: int,
     log_format: str | None,
+    parent: int,
 ) -> None:
     """A worker process: build the app from the factory and serve the inherited socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's to handle, see above
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if not die_with_parent(parent):
+        return  # the parent is already gone: nobody would supervise this worker
     if log_format is not None:
         logging.basicConfig(level=log_level, format=log_format)
     serve_process(
@@ -196,3 +205,16 @@ def worker_main(
         limits=limits,
         signals=WORKER_SIGNALS,
     )
+
+
+def die_with_parent(parent: int) -> bool:
+    """Ask the kernel for SIGTERM when the parent dies; False if it is already gone.
+
+    The request is set first and the parent checked after, so a parent dying in between is
+    still seen. Elsewhere than Linux there is no such request and this only checks.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    return os.getppid() == parent
