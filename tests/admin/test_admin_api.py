@@ -118,6 +118,13 @@ async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
     assert {"/tenants", "/tenants/{tenant}/apps", "/apps/{app_id}/keys", "/admin-keys"} <= set(
         paths
     )
+    schemes = r.json()["components"]["securitySchemes"]
+    assert schemes["adminKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An admin key (the bootstrap key or one made with POST /admin-keys).",
+    }
+    assert paths["/tenants"]["post"]["security"] == [{"adminKey": []}]
 
 
 async def test_unknown_route_uses_the_envelope(client: httpx.AsyncClient) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Annotated, ParamSpec, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lockgate.errors import AuthenticationFailed, InvalidRequest
 from lockgate.identity.principal import AdminPrincipal
@@ -58,9 +59,20 @@ def get_context(request: Request) -> AdminContext:
 Ctx = Annotated[AdminContext, Depends(get_context)]
 
 
-def authenticate(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> AdminPrincipal:
-    scheme, _, token = (authorization or "").partition(" ")
-    principal = ctx.admin_auth(token.strip()) if scheme.lower() == "bearer" and token else None
+# Declares the scheme in the OpenAPI document (so API explorers offer to send the key);
+# with auto_error off a missing or non-Bearer header comes through as None, answered below.
+ADMIN_KEY = HTTPBearer(
+    auto_error=False,
+    scheme_name="adminKey",
+    description="An admin key (the bootstrap key or one made with POST /admin-keys).",
+)
+
+
+def authenticate(
+    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(ADMIN_KEY)]
+) -> AdminPrincipal:
+    token = credentials.credentials.strip() if credentials is not None else ""
+    principal = ctx.admin_auth(token) if token else None
     if principal is None:
         raise AuthenticationFailed(
             "admin API: missing or unknown admin key (send Authorization: Bearer <admin key>)",
