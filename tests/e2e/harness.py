@@ -117,13 +117,13 @@ ADMIN_KEY = "lga-e2e-admin-key-0123456789abcdefghijklmnop"
 UPSTREAM_KEY = "sk-upstream-secret-never-from-client"
 
 
-def start_gateway(tmp: Path, config_text: str) -> tuple[Proc, Path]:
+def start_gateway(tmp: Path, config_text: str, *serve_args: str) -> tuple[Proc, Path]:
     cfg = tmp / f"gateway-{free_port()}.yaml"
     cfg.write_text(config_text)
     port = free_port()
     env = {"LOCKGATE_ADMIN_KEY": ADMIN_KEY, "UPSTREAM_KEY": UPSTREAM_KEY}
     p = Proc(
-        ["serve", "--config", str(cfg), "--port", str(port)],
+        ["serve", "--config", str(cfg), "--port", str(port), *serve_args],
         port,
         env=env,
         cwd=tmp,

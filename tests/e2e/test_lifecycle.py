@@ -6,6 +6,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,21 +24,57 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_client_disconnect_mid_stream_closes_upstream(e2e: Env) -> None:
-    httpx.post(e2e.mock.base + "/_mock/reset")
-    body = (
-        b'{"model":"m-openai","stream":true,"messages":[{"role":"user","content":"[[mock:hang]]"}]}'
-    )
+def send_and_hang_up(e2e: Env, body: bytes, started: Callable[[], bool]) -> None:
+    """POST ``body`` on a raw connection and close it once ``started()`` holds."""
     with socket.create_connection(("127.0.0.1", e2e.gateway.port)) as s:
         s.sendall(
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             + f"Authorization: Bearer {e2e.key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
-        # The mock sends its first chunk and stalls: the gateway waits for the first token.
-        wait_for(lambda: e2e.mock_stats()["open_streams"] == 1, what="the upstream stream")
+        wait_for(started, what="the upstream request")
+
+
+def check_disconnect_mid_stream(e2e: Env) -> None:
+    httpx.post(e2e.mock.base + "/_mock/reset")
+    body = (
+        b'{"model":"m-openai","stream":true,"messages":[{"role":"user","content":"[[mock:hang]]"}]}'
+    )
+    # The mock sends its first chunk and stalls: the gateway waits for the first token.
+    send_and_hang_up(e2e, body, lambda: e2e.mock_stats()["open_streams"] == 1)
     wait_for(lambda: e2e.mock_stats()["streams_cancelled"] == 1, what="upstream cancellation")
     assert e2e.mock_stats()["open_streams"] == 0
+
+
+def check_disconnect_during_a_plain_call(e2e: Env) -> None:
+    httpx.post(e2e.mock.base + "/_mock/reset")
+    body = b'{"model":"m-openai","messages":[{"role":"user","content":"[[mock:hang]]"}]}'
+    send_and_hang_up(e2e, body, lambda: e2e.mock_stats()["hangs_open"] == 1)
+    wait_for(lambda: e2e.mock_stats()["hangs_released"] == 1, what="upstream cancellation")
+    assert e2e.mock_stats()["hangs_open"] == 0
+
+
+def test_client_disconnect_mid_stream_closes_upstream(e2e: Env) -> None:
+    check_disconnect_mid_stream(e2e)
+
+
+def test_client_disconnect_during_a_plain_call_closes_upstream(e2e: Env) -> None:
+    check_disconnect_during_a_plain_call(e2e)
+
+
+def test_client_disconnect_closes_upstream_under_uvicorn(tmp_path: Path) -> None:
+    """Under another ASGI server the data plane watches receive() for the disconnect."""
+    mock = start_mock(tmp_path)
+    cfg = gateway_config(mock.base, tmp_path / "uv.db")
+    gateway, _ = start_gateway(tmp_path, cfg, "--server", "uvicorn")
+    try:
+        env = Env(mock, gateway, make_key(gateway.base, "acme", "bot"), tmp_path)
+        check_disconnect_mid_stream(env)
+        check_disconnect_during_a_plain_call(env)
+        assert "Uvicorn running" in gateway.output()
+    finally:
+        gateway.stop()
+        mock.stop()
 
 
 def test_sigterm_drains_in_flight_stream(tmp_path: Path) -> None:
@@ -133,17 +170,3 @@ def test_admin_requires_admin_key(e2e: Env) -> None:
     assert r.status_code == 200
     assert httpx.get(e2e.base + "/readyz").json()["status"] == "ready"
     assert httpx.get(e2e.base + "/admin/v1/openapi.json").json()["openapi"].startswith("3.")
-
-
-def test_client_disconnect_during_a_plain_call_closes_upstream(e2e: Env) -> None:
-    httpx.post(e2e.mock.base + "/_mock/reset")
-    body = b'{"model":"m-openai","messages":[{"role":"user","content":"[[mock:hang]]"}]}'
-    with socket.create_connection(("127.0.0.1", e2e.gateway.port)) as s:
-        s.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"Authorization: Bearer {e2e.key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
-        wait_for(lambda: e2e.mock_stats()["hangs_open"] == 1, what="the upstream request")
-    wait_for(lambda: e2e.mock_stats()["hangs_released"] == 1, what="upstream cancellation")
-    assert e2e.mock_stats()["hangs_open"] == 0

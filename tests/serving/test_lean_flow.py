@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from lean_helpers import SpyTransport
@@ -76,3 +77,39 @@ async def test_body_beyond_high_water_pauses_reading_until_the_app_takes_it() ->
     await conn.task
     assert sum(got) == size and spy.writes[0].startswith(b"HTTP/1.1 204 No Content")
     conn.connection_lost(None)
+
+
+async def test_connections_get_tcp_nodelay_whatever_the_listening_socket() -> None:
+    """asyncio sets TCP_NODELAY only when a socket's proto says TCP; ``socket.socket()`` (and
+    descriptors handed over by a supervisor) say 0. Without it a streamed response's small
+    writes wait on Nagle's algorithm and the client's delayed ACK (~40 ms)."""
+    listener = socket.socket()  # proto 0
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    try:
+        assert accepted.proto == 0
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        spy = SocketSpy(accepted)
+        ctx = ServerContext(_no_app, asyncio.get_running_loop(), ServerLimits())
+        conn = HttpProtocol(ctx)
+        conn.connection_made(spy)
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        conn.connection_lost(None)  # cancels its header timer
+    finally:
+        for s in (client, accepted, listener):
+            s.close()
+
+
+async def _no_app(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("not called")
+
+
+class SocketSpy(SpyTransport):
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.sock if name == "socket" else super().get_extra_info(name, default)

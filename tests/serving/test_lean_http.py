@@ -13,6 +13,7 @@ import pytest
 from lean_helpers import connect, echo, read_all, read_response, serving
 
 from lockgate.serving import ServerLimits
+from lockgate.serving.context import ON_DISCONNECT
 
 
 async def test_get_and_post_with_length_and_chunked_bodies() -> None:
@@ -301,3 +302,81 @@ async def test_receive_reports_disconnect_once_the_response_is_complete() -> Non
         assert status == b"HTTP/1.1 204 No Content" and b"content-length" not in headers
         writer.close()
     assert after == ["http.disconnect"]
+
+
+async def test_on_disconnect_extension_reports_a_client_gone_mid_response() -> None:
+    """What Lockgate's data plane uses instead of a watcher task per request."""
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "http.request"
+        task = asyncio.current_task()
+        assert task is not None
+        scope["extensions"][ON_DISCONNECT](lambda: (seen.append("lost"), task.cancel()))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"x", "more_body": True})
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            done.set()
+            raise
+
+    async with serving(app) as server:
+        reader, writer = await connect(server.bound_port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"1\r\nx\r\n"), 5)
+        writer.close()
+        await asyncio.wait_for(done.wait(), 5)
+    assert seen == ["lost", "cancelled"]
+
+
+async def test_on_disconnect_is_silent_once_the_response_is_complete() -> None:
+    calls: list[str] = []
+    finished = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        scope["extensions"][ON_DISCONNECT](lambda: calls.append("lost"))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        finished.set()
+
+    async with serving(app) as server:
+        reader, writer = await connect(server.bound_port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        status, _, body = await read_response(reader)
+        assert status == b"HTTP/1.1 200 OK" and body == b"ok"
+        await asyncio.wait_for(finished.wait(), 5)
+        assert await reader.read() == b""  # the server closed: keep-alive was refused
+        writer.close()
+    assert calls == []
+
+
+async def test_on_disconnect_withdrawn_or_registered_late() -> None:
+    """None withdraws the callback; registering on a closed connection reports at once."""
+    calls: list[str] = []
+    closed = asyncio.Event()
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        register = scope["extensions"][ON_DISCONNECT]
+        register(lambda: calls.append("withdrawn one"))
+        register(None)
+        await closed.wait()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        register(lambda: calls.append("late"))
+        done.set()
+
+    async with serving(app) as server:
+        _reader, writer = await connect(server.bound_port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await asyncio.sleep(0.05)
+        writer.close()
+        closed.set()
+        await asyncio.wait_for(done.wait(), 5)
+    assert calls == ["late"]

@@ -41,6 +41,7 @@ from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Pipeline
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Runtime
+from lockgate.serving.context import ON_DISCONNECT
 from lockgate.usage.tokens import estimate_request, estimate_text
 from lockgate.wire import formats
 from lockgate.wire.formats import IngressFormat
@@ -102,7 +103,7 @@ class DataPlane:
                 await self._models(ctx, send)
             else:
                 body = await read_body(scope, receive, self._max_body())
-                await self._guarded(kind, fmt, ctx, body, receive, send)
+                await self._guarded(kind, fmt, ctx, body, scope, receive, send)
         except ClientGone:
             ctx.client_disconnected = True
             ctx.status = 499
@@ -120,8 +121,7 @@ class DataPlane:
     async def _fail(
         self, ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Send
     ) -> None:
-        ctx.status = err.http_status
-        ctx.error = err
+        ctx.failed(err)
         headers = list(ctx.response_headers)
         headers.extend((k.encode(), v.encode()) for k, v in err.headers.items())
         retry_after = getattr(err, "retry_after", None)
@@ -135,24 +135,47 @@ class DataPlane:
         fmt: IngressFormat,
         ctx: RequestContext,
         body: bytes,
+        scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
-        """Dispatch, cancelled if the client disconnects first, which closes the upstream."""
+        """Dispatch, cancelled if the client disconnects first, which closes the upstream.
+
+        The lean server reports the disconnect through its ``ON_DISCONNECT`` extension; under
+        other servers a watcher task waits in ``receive()`` for ``http.disconnect``.
+        """
         task = asyncio.current_task()
         assert task is not None
         responder = Responder(send)
-        watcher = asyncio.create_task(watch_disconnect(receive, task, responder))
+        register = scope.get("extensions", {}).get(ON_DISCONNECT)
+        gone = False
+
+        def lost() -> None:
+            nonlocal gone
+            if not responder.done:
+                gone = True
+                task.cancel()
+
+        watcher: asyncio.Task[bool] | None = None
+        if register is not None:
+            register(lost)
+        else:
+            watcher = asyncio.create_task(watch_disconnect(receive, task, responder))
         try:
             await self._dispatch(kind, fmt, ctx, body, responder)
         except asyncio.CancelledError:
-            if not (watcher.done() and not watcher.cancelled() and watcher.result()):
+            if watcher is not None:
+                gone = watcher.done() and not watcher.cancelled() and watcher.result()
+            if not gone:
                 raise
             task.uncancel()
             ctx.client_disconnected = True
             ctx.status = 499
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            elif register is not None:
+                register(None)
 
     async def _dispatch(
         self, kind: str, fmt: IngressFormat, ctx: RequestContext, body: bytes, send: Send

@@ -103,7 +103,7 @@ class Connection(asyncio.Protocol):
 
     def wake_all(self) -> None:
         if self.active is not None:
-            self.active.wake()
+            self.active.connection_closed()
         waiter = self.drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

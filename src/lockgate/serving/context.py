@@ -20,6 +20,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Unread request body bytes buffered per connection before we stop reading from the socket.
 BODY_HIGH_WATER: Final = 64 * 1024
 
+# ASGI server extension (``scope["extensions"]``): a callable taking a zero-argument callback,
+# or None to withdraw it. The server calls the callback once if the connection closes (client
+# gone, or closed by a server timeout) before the response is complete. It saves an app the
+# task that would otherwise sit in ``receive()`` waiting for ``http.disconnect``.
+ON_DISCONNECT: Final = "lockgate.on_disconnect"
+
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:

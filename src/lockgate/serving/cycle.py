@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from lockgate.serving import wire
@@ -35,6 +36,7 @@ class RequestCycle:
         "headers",
         "is_head",
         "keep_alive",
+        "lost",
         "no_body",
         "remaining",
         "scope",
@@ -65,6 +67,20 @@ class RequestCycle:
         self.no_body = False
         self.remaining = -1  # response bytes still owed under the app's content-length
         self.waiter: asyncio.Future[None] | None = None
+        self.lost: Callable[[], object] | None = None  # see context.ON_DISCONNECT
+
+    def on_disconnect(self, callback: Callable[[], object] | None) -> None:
+        self.lost = callback
+        if self.conn.closed:
+            self.connection_closed()  # already gone: say so now rather than never
+
+    def connection_closed(self) -> None:
+        """The connection closed: tell the app if its response is not complete yet."""
+        callback = self.lost
+        if callback is not None and not self.complete:
+            self.lost = None
+            callback()
+        self.wake()
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -74,7 +90,13 @@ class RequestCycle:
     async def run(self) -> None:
         conn = self.conn
         try:
-            await conn.ctx.app(self.scope, self.receive, self.send)
+            try:
+                await conn.ctx.app(self.scope, self.receive, self.send)
+            finally:
+                self.lost = None  # the app is over: closing from here on concerns only us
+                # scope -> extensions -> self.on_disconnect -> self -> scope: break the cycle
+                # so the request is freed by reference counting, not by the cyclic collector.
+                self.scope.pop("extensions", None)
         except asyncio.CancelledError:
             # Only the server cancels app tasks (client gone at forced shutdown): not an error.
             conn.close()

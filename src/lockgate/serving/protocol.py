@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
@@ -10,7 +12,7 @@ import httptools
 
 from lockgate.serving import wire
 from lockgate.serving.connection import Connection
-from lockgate.serving.context import BODY_HIGH_WATER, ServerContext
+from lockgate.serving.context import BODY_HIGH_WATER, ON_DISCONNECT, ServerContext
 from lockgate.serving.cycle import RequestCycle
 
 METHODS: Final = {m: m.decode() for m in (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE")}
@@ -78,6 +80,7 @@ class HttpProtocol(Connection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        _no_delay(transport.get_extra_info("socket"))
         self.client = _address(transport.get_extra_info("peername"))
         self.server = _address(transport.get_extra_info("sockname"))
         self.ctx.connections.add(self)
@@ -178,6 +181,7 @@ class HttpProtocol(Connection):
         self.cycle = cycle = RequestCycle(
             self, scope, parser.should_keep_alive(), self.expect_100 and version == "1.1"
         )
+        scope["extensions"] = {ON_DISCONNECT: cycle.on_disconnect}
         if self.active is None:
             self.start(cycle)
         else:
@@ -283,6 +287,18 @@ class HttpProtocol(Connection):
             self.close()
         else:
             self.pipeline.clear()
+
+
+def _no_delay(sock: Any) -> None:
+    """Send small writes (SSE events, the last chunk) at once, whatever the socket's origin.
+
+    uvloop sets TCP_NODELAY itself; asyncio only on sockets whose ``proto`` says TCP, which a
+    listening socket made with ``socket.socket()`` or handed over by a supervisor does not.
+    Without it, a streamed response stalls ~40 ms on Nagle's algorithm and a delayed ACK.
+    """
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _address(info: Any) -> tuple[str, int] | None:
