@@ -110,12 +110,11 @@ async def _relay(
                 await send({"type": "http.response.body", "body": out, "more_body": True})
         tail = encoder.close()
     except GatewayError as err:
-        ctx.status = err.http_status
-        ctx.error = err
+        ctx.failed(err)
         tail = fmt.stream_error(err)
     except (OSError, ValueError) as err:
         failure = InternalError(f"the stream failed (request id {ctx.request_id})")
-        ctx.status, ctx.error = 500, failure
+        ctx.failed(failure)
         tail = fmt.stream_error(failure)
         del err
     await send({"type": "http.response.body", "body": tail, "more_body": False})

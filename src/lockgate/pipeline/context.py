@@ -37,6 +37,17 @@ class RequestContext:
     client_disconnected: bool = False
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
+    def failed(self, err: GatewayError) -> None:
+        """Record the error that answers this request, without its traceback.
+
+        The traceback's frames reference this context, which references the error: kept, that
+        cycle would leave every failed request (task, buffers and all) to the cyclic collector.
+        """
+        err.__traceback__ = None
+        err.__context__ = None
+        self.error = err
+        self.status = err.http_status
+
     def header(self, name: bytes) -> bytes | None:
         """First value of a request header; ``name`` lower-case."""
         for key, value in self.headers:
