@@ -178,3 +178,64 @@ async def test_answer_before_100_continue_closes_the_connection() -> None:
         # The client may send the body or not: what would come next cannot be framed.
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
+
+
+def _upload_then_read(port: int, head: bytes, size: int) -> bytes:
+    """What most HTTP clients do: send the whole request, only then read the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head)
+        chunk = b"a" * 65536
+        for _ in range(size // len(chunk)):
+            s.sendall(chunk)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while data := s.recv(65536):
+            out += data
+        return out
+
+
+async def test_client_uploading_past_max_discard_still_reads_the_answer() -> None:
+    """The server lingers (FIN, then reads and drops) instead of resetting mid-upload."""
+    limits = ServerLimits(max_discard_bytes=100_000)
+    async with serving(answer_unread, limits=limits) as server:
+        head = b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 20000000\r\n\r\n"
+        out = await asyncio.to_thread(_upload_then_read, server.bound_port, head, 20_000_000)
+    assert out.startswith(b"HTTP/1.1 413 Request Entity Too Large")
+    assert out.endswith(b'{"path":"/a"}')
+
+
+async def test_malformed_request_mid_upload_still_gets_its_400() -> None:
+    limits = ServerLimits()
+    async with serving(echo, limits=limits) as server:
+        head = b"POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+        out = await asyncio.to_thread(_upload_then_read, server.bound_port, head, 8_000_000)
+    assert out.startswith(b"HTTP/1.1 400 Bad Request")
+
+
+async def test_lingering_ends_when_the_client_falls_silent_or_at_linger_time() -> None:
+    loop = asyncio.get_running_loop()
+    cases = (  # (limits, pause before trickling one byte every 50 ms)
+        (ServerLimits(max_discard_bytes=10, linger_timeout=0.2, linger_time=30), 0.5),
+        (ServerLimits(max_discard_bytes=10, linger_timeout=30, linger_time=0.3), 0.0),
+    )
+    for limits, pause in cases:
+        async with serving(answer_unread, limits=limits) as server:
+            client = socket.create_connection(("127.0.0.1", server.bound_port))
+            client.setblocking(False)
+            try:
+                head = b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 9000\r\n\r\n"
+                await loop.sock_sendall(client, head + b"a" * 100)
+                await asyncio.sleep(pause)
+                # Lingering or not, the server has stopped: writes now fail (reset).
+                assert await asyncio.wait_for(_sends_fail(loop, client), 5)
+            finally:
+                client.close()
+
+
+async def _sends_fail(loop: asyncio.AbstractEventLoop, client: socket.socket) -> bool:
+    try:
+        while True:
+            await loop.sock_sendall(client, b"a")
+            await asyncio.sleep(0.05)
+    except OSError:
+        return True

@@ -26,6 +26,7 @@ class Connection(asyncio.Protocol):
         "failed",
         "head_timer",
         "limits",
+        "linger_end",
         "loop",
         "pipeline",
         "read_paused",
@@ -50,6 +51,7 @@ class Connection(asyncio.Protocol):
         self.deadline = 0.0  # loop time when the idle/head/discard timeout fires; 0 = none
         self.head_timer = False
         self.timer: asyncio.TimerHandle | None = None
+        self.linger_end = 0.0  # loop time a lingering close gives up; 0 = not lingering
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -94,6 +96,42 @@ class Connection(asyncio.Protocol):
                 # close() flushes first; a client that never reads would hold the buffer forever.
                 self.loop.call_later(self.limits.send_timeout, self.abort)
         self.wake_all()
+
+    def linger(self) -> None:
+        """Close a connection whose client may still be sending: FIN first, then discard.
+
+        A plain close with unread bytes in the socket sends a reset, and a client still
+        uploading would lose the answer it has not read yet (a 413, say). Instead the response
+        is flushed and followed by FIN, what still arrives is read and dropped (``closed`` makes
+        ``data_received`` ignore it), and the socket closes when the client closes its side,
+        falls silent for ``linger_timeout``, or after ``linger_time`` in all.
+        """
+        if self.closed:
+            return
+        transport = self.transport
+        if transport is None or not _can_write_eof(transport):
+            self.close()
+            return
+        self.closed = True
+        if self.read_paused:
+            self.read_paused = False
+            transport.resume_reading()
+        transport.write_eof()
+        self.wake_all()  # before arming: it cancels the connection's timer
+        self.linger_end = self.loop.time() + self.limits.linger_time
+        self.arm_linger()
+
+    def arm_linger(self) -> None:
+        """(Re)start the silence timer; past the overall end, abort."""
+        now = self.loop.time()
+        if self.timer is not None:
+            self.timer.cancel()
+        if now >= self.linger_end:
+            self.timer = None
+            self.abort()
+            return
+        wait = min(self.limits.linger_timeout, self.linger_end - now)
+        self.timer = self.loop.call_at(now + wait, self.abort)
 
     def abort(self) -> None:
         self.closed = True
@@ -155,3 +193,10 @@ class Connection(asyncio.Protocol):
             self.timer = self.loop.call_at(deadline, self.on_timer)
         else:
             self.close()
+
+
+def _can_write_eof(transport: asyncio.Transport) -> bool:
+    try:
+        return transport.can_write_eof()
+    except NotImplementedError:  # the base class's answer
+        return False

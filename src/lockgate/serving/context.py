@@ -41,6 +41,11 @@ class ServerLimits:
     - ``send_timeout``: how long a response write may wait for a client that does not read.
     - ``max_discard_bytes``: unread request body the server reads and drops after the app
       answered, to keep the connection; beyond it the connection closes.
+    - ``linger_time`` / ``linger_timeout``: closing a connection whose client may still be
+      sending (an unread body past ``max_discard_bytes``, a malformed request), the server
+      sends FIN and keeps reading and dropping input for up to ``linger_time`` in all, or
+      until the client is silent for ``linger_timeout``, so that the client reads the answer
+      instead of a connection reset.
     """
 
     max_header_bytes: int = 64 * 1024
@@ -51,6 +56,8 @@ class ServerLimits:
     body_timeout: float = 30.0
     send_timeout: float = 30.0
     max_discard_bytes: int = 1024 * 1024
+    linger_time: float = 30.0
+    linger_timeout: float = 5.0
 
 
 class ServerContext:

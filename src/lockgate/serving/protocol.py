@@ -94,6 +94,8 @@ class HttpProtocol(Connection):
 
     def data_received(self, data: bytes) -> None:
         if self.closed or self.failed:
+            if self.linger_end and self.timer is not None:
+                self.arm_linger()  # still sending: the silence timer starts over
             return
         try:
             self.parser.feed_data(data)
@@ -212,7 +214,7 @@ class HttpProtocol(Connection):
         """Drop body bytes nobody will read, up to max_discard_bytes, then give up the conn."""
         self.discard_left -= size
         if self.discard_left < 0:
-            self.close()
+            self.linger()
         elif self.active is None:
             self.arm(self.limits.body_timeout, head=False)  # a stalled discard is not idle
 
@@ -249,7 +251,10 @@ class HttpProtocol(Connection):
             # Still owed a 100 Continue, the client may or may not send the body: ambiguous.
             or (discarding and (cycle.expect_100 or self.discard_left < 0))
         ):
-            self.close()
+            if discarding:
+                self.linger()
+            else:
+                self.close()
         elif self.failed:
             self.write(wire.canned(self.failed, self.ctx.date_server))
             self.close()
@@ -272,18 +277,20 @@ class HttpProtocol(Connection):
         active = self.active
         if active is None:
             self.write(wire.canned(status, self.ctx.date_server))
-            self.close()
+            self.linger()  # the rest of what the client sends cannot be parsed: drop it
         elif not active.body_complete:
             # The framing of the body the app is reading is broken: nothing more can be sent.
             if active.head:
                 self.write(wire.canned(status, self.ctx.date_server))
-            self.close()
+            self.linger()
         else:
             self.update_reading()  # answered after the active response, in cycle_done()
 
     def shutdown(self) -> None:
         """Graceful shutdown: idle connections close now, busy ones after their response."""
-        if self.active is None:
+        if self.linger_end:
+            self.abort()  # only dropping input: not worth holding the shutdown for
+        elif self.active is None:
             self.close()
         else:
             self.pipeline.clear()
