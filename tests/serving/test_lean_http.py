@@ -274,12 +274,7 @@ async def test_client_disconnect_mid_stream_cancels_the_work() -> None:
             await task
         done.set()
 
-    async with serving(app) as server:
-        reader, writer = await connect(server.bound_port)
-        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.wait_for(reader.readuntil(b"1\r\nx\r\n"), 5)
-        writer.close()
-        await asyncio.wait_for(done.wait(), 5)
+    await hang_up_mid_stream(app, done)
     assert seen == ["http.disconnect", "cancelled"]
 
 
@@ -324,12 +319,7 @@ async def test_on_disconnect_extension_reports_a_client_gone_mid_response() -> N
             done.set()
             raise
 
-    async with serving(app) as server:
-        reader, writer = await connect(server.bound_port)
-        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.wait_for(reader.readuntil(b"1\r\nx\r\n"), 5)
-        writer.close()
-        await asyncio.wait_for(done.wait(), 5)
+    await hang_up_mid_stream(app, done)
     assert seen == ["lost", "cancelled"]
 
 
@@ -380,3 +370,13 @@ async def test_on_disconnect_withdrawn_or_registered_late() -> None:
         closed.set()
         await asyncio.wait_for(done.wait(), 5)
     assert calls == ["late"]
+
+
+async def hang_up_mid_stream(app: Any, done: asyncio.Event) -> None:
+    """Start a streamed response, close the connection after its first chunk, wait for done."""
+    async with serving(app) as server:
+        reader, writer = await connect(server.bound_port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"1\r\nx\r\n"), 5)
+        writer.close()
+        await asyncio.wait_for(done.wait(), 5)
