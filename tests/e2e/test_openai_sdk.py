@@ -193,6 +193,7 @@ def test_error_classes(e2e: Env) -> None:
             model="m-mock", messages=[{"role": "user", "content": "x" * 300_000}]
         )
     assert big.value.status_code == 413
+    assert "server.max_body_bytes" in big.value.message  # names the setting to change
     with pytest.raises(openai.RateLimitError) as limited:
         c.chat.completions.create(
             model="m-openai", messages=[{"role": "user", "content": "[[mock:status=429]]"}]

@@ -34,7 +34,10 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             except ValueError:
                 raise InvalidRequest("Content-Length is not a number") from None
             if declared > limit:
-                raise PayloadTooLarge(f"request body of {declared} bytes exceeds {limit} bytes")
+                raise PayloadTooLarge(
+                    f"request body of {declared} bytes exceeds the limit of {limit} bytes"
+                    " (server.max_body_bytes)"
+                )
             break
     message = await receive()
     if message["type"] == "http.disconnect":
@@ -42,7 +45,9 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
-            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+            raise PayloadTooLarge(
+                f"request body exceeds the limit of {limit} bytes (server.max_body_bytes)"
+            )
         return body
     parts = [body]
     size = len(body)
@@ -53,7 +58,9 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+            raise PayloadTooLarge(
+                f"request body exceeds the limit of {limit} bytes (server.max_body_bytes)"
+            )
         parts.append(chunk)
         if not message.get("more_body", False):
             return b"".join(parts)
