@@ -94,6 +94,15 @@ def _echo_json(value: Any) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
+def _emit(as_json: bool, data: Any, *lines: str) -> None:
+    """``data`` as JSON with --json, else the human-readable lines."""
+    if as_json:
+        _echo_json(data)
+    else:
+        for line in lines:
+            click.echo(line)
+
+
 def _tenant_line(t: Tenant) -> str:
     residency = ",".join(t.residency) or "-"
     return f"{t.name}\tplan={t.plan or '-'}\tresidency={residency}\tattributes={t.attributes}"
@@ -162,17 +171,14 @@ def _tenants() -> click.Group:
             t = store.create_tenant(
                 name, plan=plan, residency=residency, attributes=_attributes(attrs)
             )
-        _echo_json(asdict(t)) if as_json else click.echo(_tenant_line(t))
+        _emit(as_json, asdict(t), _tenant_line(t))
 
     @tenants.command("list", help="List tenants.")
     @_store_options
     def list_(storage: str | None, config_file: str | None, as_json: bool) -> None:
         with _store(storage, config_file) as (store, _):
             rows = store.list_tenants()
-        if as_json:
-            _echo_json([asdict(t) for t in rows])
-        for t in [] if as_json else rows:
-            click.echo(_tenant_line(t))
+        _emit(as_json, [asdict(t) for t in rows], *map(_tenant_line, rows))
 
     @tenants.command("show", help="Show one tenant and its apps.")
     @click.argument("name")
@@ -180,12 +186,8 @@ def _tenants() -> click.Group:
     def show(name: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
         with _store(storage, config_file) as (store, _):
             t, apps = store.get_tenant(name), store.list_apps(name)
-        if as_json:
-            _echo_json({**asdict(t), "apps": [asdict(a) for a in apps]})
-            return
-        click.echo(_tenant_line(t))
-        for a in apps:
-            click.echo("  " + _app_line(a))
+        data = {**asdict(t), "apps": [asdict(a) for a in apps]}
+        _emit(as_json, data, _tenant_line(t), *("  " + _app_line(a) for a in apps))
 
     @tenants.command("delete", help="Delete a tenant with all its apps and keys.")
     @click.argument("name")
@@ -198,7 +200,7 @@ def _tenants() -> click.Group:
             click.confirm(f"Delete tenant {name!r} with all its apps and keys?", abort=True)
         with _store(storage, config_file) as (store, _):
             store.delete_tenant(name)
-        _echo_json({"deleted": name}) if as_json else click.echo(f"deleted tenant {name}")
+        _emit(as_json, {"deleted": name}, f"deleted tenant {name}")
 
     return tenants
 
@@ -230,7 +232,7 @@ def _apps() -> click.Group:
             a = store.create_app(
                 tenant, name, plan=plan, roles=roles, attributes=_attributes(attrs)
             )
-        _echo_json(asdict(a)) if as_json else click.echo(_app_line(a))
+        _emit(as_json, asdict(a), _app_line(a))
 
     @apps.command("list", help="List a tenant's apps.")
     @click.argument("tenant")
@@ -238,10 +240,7 @@ def _apps() -> click.Group:
     def list_(tenant: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
         with _store(storage, config_file) as (store, _):
             rows = store.list_apps(tenant)
-        if as_json:
-            _echo_json([asdict(a) for a in rows])
-        for a in [] if as_json else rows:
-            click.echo(_app_line(a))
+        _emit(as_json, [asdict(a) for a in rows], *map(_app_line, rows))
 
     @apps.command("delete", help="Delete an app with its keys.")
     @click.argument("app_id")
@@ -249,7 +248,7 @@ def _apps() -> click.Group:
     def delete(app_id: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
         with _store(storage, config_file) as (store, _):
             store.delete_app(app_id)
-        _echo_json({"deleted": app_id}) if as_json else click.echo(f"deleted app {app_id}")
+        _emit(as_json, {"deleted": app_id}, f"deleted app {app_id}")
 
     return apps
 
@@ -282,10 +281,7 @@ def _keys() -> click.Group:
     def list_(app_id: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
         with _store(storage, config_file) as (store, _):
             rows = store.list_keys(app_id)
-        if as_json:
-            _echo_json([asdict(k) for k in rows])
-        for k in [] if as_json else rows:
-            click.echo(_key_line(k))
+        _emit(as_json, [asdict(k) for k in rows], *map(_key_line, rows))
 
     @keys.command("rotate", help="Issue a new key; the old one works until the grace ends.")
     @click.argument("key_id")
@@ -310,6 +306,6 @@ def _keys() -> click.Group:
     def revoke(key_id: str, storage: str | None, config_file: str | None, as_json: bool) -> None:
         with _store(storage, config_file) as (store, _):
             k = store.revoke_key(key_id)
-        _echo_json(asdict(k)) if as_json else click.echo(f"revoked key {k.id} ({k.prefix}...)")
+        _emit(as_json, asdict(k), f"revoked key {k.id} ({k.prefix}...)")
 
     return keys
