@@ -66,14 +66,7 @@ class TenantOut(BaseModel):
 
     @classmethod
     def of(cls, t: Tenant) -> TenantOut:
-        return cls(
-            name=t.name,
-            plan=t.plan,
-            residency=list(t.residency),
-            attributes=t.attributes,
-            created_at=t.created_at,
-            updated_at=t.updated_at,
-        )
+        return cls.model_validate(t, from_attributes=True)
 
 
 class AppOut(BaseModel):
@@ -88,16 +81,7 @@ class AppOut(BaseModel):
 
     @classmethod
     def of(cls, a: App) -> AppOut:
-        return cls(
-            id=a.id,
-            tenant=a.tenant,
-            name=a.name,
-            plan=a.plan,
-            roles=list(a.roles),
-            attributes=a.attributes,
-            created_at=a.created_at,
-            updated_at=a.updated_at,
-        )
+        return cls.model_validate(a, from_attributes=True)
 
 
 class KeyOut(BaseModel):
@@ -114,16 +98,7 @@ class KeyOut(BaseModel):
 
     @classmethod
     def of(cls, k: ApiKey) -> KeyOut:
-        return cls(
-            id=k.id,
-            app_id=k.app_id,
-            name=k.name,
-            prefix=k.prefix,
-            created_at=k.created_at,
-            expires_at=k.expires_at,
-            revoked_at=k.revoked_at,
-            rotated_from=k.rotated_from,
-        )
+        return cls.model_validate(k, from_attributes=True)
 
 
 class CreatedKeyOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from types import MappingProxyType
 
 from lockgate.store.records import App, IdentitySnapshot, Tenant
@@ -51,7 +52,7 @@ class KeyIndex:
             if base is None:
                 continue  # the app was deleted between the table reads
             expires = None if k.expires_at is None else k.expires_at.timestamp()
-            by_hash[k.hash] = _with_key(base, k.id, k.prefix, expires)
+            by_hash[k.hash] = replace(base, key_id=k.id, key_prefix=k.prefix, expires_at=expires)
         admins = {a.hash: AdminPrincipal(a.id, a.role, a.tenant) for a in snapshot.admin_keys}
         for secret in bootstrap_admin_keys:
             if secret:
@@ -96,19 +97,4 @@ def _app_principal(app: App, tenant: Tenant) -> Principal:
         roles=app.roles,
         attributes=MappingProxyType({**tenant.attributes, **app.attributes}),
         residency=tenant.residency,
-    )
-
-
-def _with_key(base: Principal, key_id: str, prefix: str, expires_at: float | None) -> Principal:
-    return Principal(
-        key_id=key_id,
-        key_prefix=prefix,
-        app_id=base.app_id,
-        app_name=base.app_name,
-        tenant_name=base.tenant_name,
-        plan=base.plan,
-        roles=base.roles,
-        attributes=base.attributes,
-        residency=base.residency,
-        expires_at=expires_at,
     )
