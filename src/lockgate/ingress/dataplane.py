@@ -12,8 +12,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -40,7 +39,7 @@ from lockgate.ingress.streaming import stream_chat
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Pipeline
 from lockgate.routing.router import Router
-from lockgate.runtime import ModelRoute, Runtime
+from lockgate.runtime import ModelRoute, Runtime, Target
 from lockgate.serving.context import ON_DISCONNECT
 from lockgate.usage.tokens import estimate_request, estimate_text
 from lockgate.wire import formats
@@ -219,9 +218,8 @@ class DataPlane:
         req: ChatRequest,
         send: Send,
     ) -> None:
-        async def attempt(target: Any, r: ModelRoute) -> ChatResponse:
-            result: ChatResponse = await target.provider.chat(req, target.model, r.timeouts)
-            return result
+        def attempt(target: Target, r: ModelRoute) -> Awaitable[ChatResponse]:
+            return target.provider.chat(req, target.model, r.timeouts)
 
         resp = await self.router.run(ctx, route, attempt)
         ctx.usage, ctx.usage_estimated = chat_usage(req, resp)
@@ -231,9 +229,8 @@ class DataPlane:
     async def _count_tokens(
         self, ctx: RequestContext, route: ModelRoute, req: ChatRequest, send: Send
     ) -> None:
-        async def attempt(target: Any, r: ModelRoute) -> int | None:
-            result: int | None = await target.provider.count_tokens(req, target.model, r.timeouts)
-            return result
+        def attempt(target: Target, r: ModelRoute) -> Awaitable[int | None]:
+            return target.provider.count_tokens(req, target.model, r.timeouts)
 
         counted = await self.router.run(ctx, route, attempt)
         n = counted if counted is not None else estimate_request(req)
@@ -246,9 +243,8 @@ class DataPlane:
         await self.pipeline.admit(ctx)
         route = self._route(ctx, req.model, "embedding")
 
-        async def attempt(target: Any, r: ModelRoute) -> EmbeddingResponse:
-            result: EmbeddingResponse = await target.provider.embed(req, target.model, r.timeouts)
-            return result
+        def attempt(target: Target, r: ModelRoute) -> Awaitable[EmbeddingResponse]:
+            return target.provider.embed(req, target.model, r.timeouts)
 
         resp = await self.router.run(ctx, route, attempt)
         if resp.usage.input_tokens == 0:

@@ -11,14 +11,14 @@ streams the client abandoned.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable
 
 from lockgate.errors import GatewayError, InternalError
 from lockgate.ingress.http import SSE_HEADERS, Send
 from lockgate.pipeline.context import RequestContext
 from lockgate.providers.base import ChunkStream
 from lockgate.routing.router import Router
-from lockgate.runtime import ModelRoute
+from lockgate.runtime import ModelRoute, Target
 from lockgate.usage.tokens import estimate_request
 from lockgate.wire.formats import IngressFormat
 from lockgate.wire.types import (
@@ -70,9 +70,8 @@ async def stream_chat(
     req: ChatRequest,
     send: Send,
 ) -> None:
-    async def attempt(target: Any, r: ModelRoute) -> ChunkStream:
-        stream: ChunkStream = await target.provider.open_stream(req, target.model, r.timeouts)
-        return stream
+    def attempt(target: Target, r: ModelRoute) -> Awaitable[ChunkStream]:
+        return target.provider.open_stream(req, target.model, r.timeouts)
 
     stream = await router.run(ctx, route, attempt)
     relay = _Relay()

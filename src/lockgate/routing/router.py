@@ -29,6 +29,8 @@ from lockgate.routing.balance import Balancer
 from lockgate.runtime import ModelRoute, Target
 
 T = TypeVar("T")
+# One attempt: returns the awaitable of the call (usually the provider coroutine itself, so
+# no wrapper coroutine sits between the router and the provider on the hot path).
 Attempt = Callable[[Target, ModelRoute], Awaitable[T]]
 
 
