@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from lockgate.store import UNSET
+from lockgate.store import UNSET, App
 
 from . import access
 from .context import Caller, Ctx
@@ -82,11 +82,14 @@ def add_tenant_routes(router: APIRouter) -> None:
         return Response(status_code=NO_CONTENT)
 
 
-def add_app_routes(router: APIRouter) -> None:
-    async def visible_app(ctx: Ctx, caller: Caller, app_id: str) -> None:
-        app = await ctx.call(ctx.store.get_app, app_id)
-        access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+async def visible_app(ctx: Ctx, caller: Caller, app_id: str) -> App:
+    """The app, or 404 when it does not exist or is outside the caller's tenant."""
+    app = await ctx.call(ctx.store.get_app, app_id)
+    access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+    return app
 
+
+def add_app_routes(router: APIRouter) -> None:
     @router.post("/tenants/{tenant}/apps", status_code=201, response_model=AppOut)
     async def create_app(tenant: str, body: AppCreate, ctx: Ctx, caller: Caller) -> AppOut:
         access.require_write(caller)
@@ -110,8 +113,7 @@ def add_app_routes(router: APIRouter) -> None:
 
     @router.get("/apps/{app_id}", response_model=AppOut)
     async def get_app(app_id: str, ctx: Ctx, caller: Caller) -> AppOut:
-        app = await ctx.call(ctx.store.get_app, app_id)
-        access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+        app = await visible_app(ctx, caller, app_id)
         return AppOut.of(app)
 
     @router.patch("/apps/{app_id}", response_model=AppOut)
@@ -149,8 +151,7 @@ def add_key_routes(router: APIRouter) -> None:
         app_id: str, ctx: Ctx, caller: Caller, body: KeyCreate | None = None
     ) -> CreatedKeyOut:
         access.require_write(caller)
-        app = await ctx.call(ctx.store.get_app, app_id)
-        access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+        await visible_app(ctx, caller, app_id)
         body = body or KeyCreate()
         created = await ctx.mutate(
             ctx.store.create_key, app_id, name=body.name, expires_at=body.expires_at
@@ -159,8 +160,7 @@ def add_key_routes(router: APIRouter) -> None:
 
     @router.get("/apps/{app_id}/keys", response_model=KeyList)
     async def list_keys(app_id: str, ctx: Ctx, caller: Caller) -> KeyList:
-        app = await ctx.call(ctx.store.get_app, app_id)
-        access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+        await visible_app(ctx, caller, app_id)
         return KeyList(data=[KeyOut.of(k) for k in await ctx.call(ctx.store.list_keys, app_id)])
 
     @router.post("/keys/{key_id}/rotate", status_code=201, response_model=CreatedKeyOut)
