@@ -140,15 +140,7 @@ class AnthropicFormat:
     def render(
         self, call: ChatCall, reply: MockReply, usage: MockUsage | None, rid: str, created: int
     ) -> bytes:
-        body: dict[str, Any] = {
-            "id": f"msg_{rid}",
-            "type": "message",
-            "role": "assistant",
-            "model": call.model,
-            "content": self._content(reply, rid),
-            "stop_reason": _STOP[reply.stop],
-            "stop_sequence": None,
-        }
+        body = _message(call, rid, self._content(reply, rid), _STOP[reply.stop])
         if usage is not None:
             body["usage"] = _usage(usage)
         return orjson.dumps(body)
@@ -156,15 +148,7 @@ class AnthropicFormat:
     def render_stream(
         self, call: ChatCall, reply: MockReply, usage: MockUsage | None, rid: str, created: int
     ) -> StreamPlan:
-        message: dict[str, Any] = {
-            "id": f"msg_{rid}",
-            "type": "message",
-            "role": "assistant",
-            "model": call.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-        }
+        message = _message(call, rid, [], None)
         if usage is not None:
             message["usage"] = _usage(MockUsage(usage.input_tokens, 1))
         head = [_event(b"message_start", {"type": "message_start", "message": message}), _PING]
@@ -194,3 +178,18 @@ class AnthropicFormat:
 def count(data: dict[str, Any], model: str | None, nousage: bool) -> bytes:
     texts, _, _, _ = _prompt_texts(data)
     return orjson.dumps({"input_tokens": count_tokens("\n".join(texts))})
+
+
+def _message(
+    call: ChatCall, rid: str, content: list[dict[str, Any]], stop_reason: str | None
+) -> dict[str, Any]:
+    """A Messages API ``message`` object, whole or as ``message_start`` carries it."""
+    return {
+        "id": f"msg_{rid}",
+        "type": "message",
+        "role": "assistant",
+        "model": call.model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+    }
