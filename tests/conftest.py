@@ -6,10 +6,13 @@ Unreachable services skip their tests with the reason, unless LOCKGATE_REQUIRE_S
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -92,3 +95,58 @@ def pg_store(pg_schema_url: str) -> Iterator[Store]:
         with store.engine.begin() as conn:
             conn.execute(sa.text("TRUNCATE tenants, admin_keys, meta CASCADE"))
         store.close()
+
+
+# --- an in-process gateway -------------------------------------------------------------------
+
+
+class InProc:
+    """A started ``Gateway`` on an ASGI client, with a helper to mint data-plane keys."""
+
+    def __init__(self, gateway: Any, client: Any) -> None:
+        self.gw = gateway
+        self.client = client
+
+    async def key(
+        self,
+        tenant: str = "acme",
+        app: str = "bot",
+        *,
+        plan: str | None = None,
+        tenant_plan: str | None = None,
+        app_id: str | None = None,
+    ) -> str:
+        """A new key: for ``app_id`` if given, else for a new app (and tenant if new)."""
+        from lockgate.store.errors import ConflictError
+
+        store = self.gw.store
+        if app_id is None:
+            with contextlib.suppress(ConflictError):  # several apps of one tenant
+                store.create_tenant(tenant, plan=tenant_plan)
+            app_id = store.create_app(tenant, app, plan=plan).id
+        secret: str = store.create_key(app_id).secret
+        await self.gw.refresher.refresh_now()
+        return secret
+
+
+@pytest.fixture
+def inproc(tmp_path: Any) -> Callable[..., AbstractAsyncContextManager[InProc]]:
+    """``async with inproc({...config...}) as gw:`` — storage defaults to a temp SQLite file."""
+    import httpx
+
+    from lockgate.app import Gateway
+    from lockgate.config.models import Config
+
+    @asynccontextmanager
+    async def start(doc: dict[str, Any], **kwargs: Any) -> AsyncIterator[InProc]:
+        full = {"version": 1, "storage": f"sqlite:///{tmp_path / 'inproc.db'}", **doc}
+        gw = Gateway(Config.model_validate(full), **kwargs)
+        await gw.startup()
+        try:
+            transport = httpx.ASGITransport(app=gw)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
+                yield InProc(gw, c)
+        finally:
+            await gw.shutdown()
+
+    return start

@@ -30,11 +30,10 @@ from lockgate.identity.index import KeyIndex
 from lockgate.identity.refresher import IdentityRefresher
 from lockgate.ingress.dataplane import DataPlane
 from lockgate.ingress.http import Receive, Scope, Send, send_bytes
-from lockgate.pipeline.policy import Pipeline
-from lockgate.policies.access import ModelAccess
-from lockgate.policies.authn import ApiKeyAuthn
+from lockgate.pipeline.finalize import Finalizer
 from lockgate.routing.router import Router
 from lockgate.runtime import Runtime
+from lockgate.services import Services
 from lockgate.state import open_state
 from lockgate.store.repo import Store
 from lockgate.upstream import UpstreamClient
@@ -61,18 +60,19 @@ class Gateway:
         self.config_path = config_path
         self.env = env
         self.upstream = UpstreamClient()
-        self.runtime = Runtime(config, self.upstream)
         self.keys = KeyIndex.empty()
+        self.state = open_state(config.state)
+        self.services = Services(keys=lambda: self.keys, state=self.state)
+        self.runtime = Runtime(config, self.upstream, self.services)
         self.router = Router()
-        self.pipeline = Pipeline([ApiKeyAuthn(lambda: self.keys), ModelAccess()])
+        self.finalizer = Finalizer()
         self.dataplane = DataPlane(
             runtime=lambda: self.runtime,
-            pipeline=self.pipeline,
             router=self.router,
             max_body=lambda: self.runtime.config.server.max_body_bytes,
+            finalizer=self.finalizer,
         )
         self.store = Store(config.storage)
-        self.state = open_state(config.state)
         admin_keys = [k.get_secret_value() for k in config.server.admin_keys]
         admin_keys.extend(extra_admin_keys)
         self.refresher = IdentityRefresher(
@@ -125,6 +125,7 @@ class Gateway:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.refresher.stop()
+        await self.finalizer.drain()
         await self.runtime.aclose()
         await self.upstream.aclose()
         await self.state.aclose()
@@ -135,7 +136,7 @@ class Gateway:
         for section in ("storage", "server", "state"):
             if getattr(old, section) != getattr(config, section):
                 log.warning("config reload: '%s' changed; it takes effect after a restart", section)
-        self.runtime = Runtime(config, self.upstream)
+        self.runtime = Runtime(config, self.upstream, self.services)
         self.config = config
         self.reloads += 1
         if config.tenants != old.tenants:

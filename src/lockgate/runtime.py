@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from lockgate.config.models import Config, ModelConfig, Price, RetryConfig
+from lockgate.config.models import Config, Deployment, ModelConfig, Price, RetryConfig
+from lockgate.pipeline.runner import Pipeline
 from lockgate.providers.base import Provider
+from lockgate.providers.prices import price_table
 from lockgate.providers.registry import build_provider
 from lockgate.upstream import Timeouts, UpstreamClient
 
+if TYPE_CHECKING:
+    from lockgate.identity.principal import Principal
+    from lockgate.services import Services
+
 ALL = "*"
+UNPRICED = Price()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,7 @@ class Target:
     weight: float
     region: str | None
     price: Price
+    priced: bool = True  # False: no price in the config nor in the shipped table
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,48 +48,73 @@ class ModelRoute:
     timeouts: Timeouts
     fallbacks: tuple[str, ...]
     default_max_tokens: int
+    max_in_flight: int | None = None
+    queue_timeout: float = 10.0
+
+    @property
+    def priced(self) -> bool:
+        return all(t.priced for t in self.targets)
 
 
-def _route(name: str, m: ModelConfig, providers: dict[str, Provider]) -> ModelRoute:
-    targets = tuple(
-        Target(
-            key=f"{d.provider}/{d.model}",
-            provider=providers[d.provider],
-            model=d.model,
-            weight=d.weight,
-            region=d.region or providers[d.provider].region,
-            price=d.price or m.price,
-        )
-        for d in m.deployments
+def _target(config: Config, m: ModelConfig, d: Deployment, provider: Provider) -> Target:
+    price = d.price or m.price or price_table().lookup(config.providers[d.provider].type, d.model)
+    return Target(
+        key=f"{d.provider}/{d.model}",
+        provider=provider,
+        model=d.model,
+        weight=d.weight,
+        region=d.region or provider.region,
+        price=price or UNPRICED,
+        priced=price is not None,
     )
+
+
+def _route(config: Config, name: str, providers: dict[str, Provider]) -> ModelRoute:
+    m = config.models[name]
+    targets = tuple(_target(config, m, d, providers[d.provider]) for d in m.deployments)
     t = m.timeout
     return ModelRoute(
         name=name,
         kind=m.kind,
         targets=targets,
         routing=m.routing,
-        price=m.price,
+        price=max((t.price for t in targets), key=_reserve_rate),
         retry=m.retry,
         retry_on=frozenset(m.retry.on),
         timeouts=Timeouts(connect=t.connect, first_byte=t.first_token, idle=t.idle, total=t.total),
         fallbacks=tuple(m.fallbacks),
         default_max_tokens=m.default_max_tokens,
+        max_in_flight=m.max_in_flight,
+        queue_timeout=m.queue_timeout,
     )
 
 
+def _reserve_rate(price: Price) -> float:
+    return max(price.input, price.cache_write or 0.0) + price.output
+
+
 class Runtime:
-    def __init__(self, config: Config, client: UpstreamClient) -> None:
+    """One config load, compiled: providers, model routes, plans, and the policy pipeline."""
+
+    def __init__(
+        self, config: Config, client: UpstreamClient, services: Services | None = None
+    ) -> None:
+        from lockgate.policies import build_policies
+        from lockgate.services import Services
+
         self.config = config
+        self.services = services or Services()
         self.providers: dict[str, Provider] = {
             name: build_provider(name, p, client) for name, p in config.providers.items()
         }
         self.models: dict[str, ModelRoute] = {
-            name: _route(name, m, self.providers) for name, m in config.models.items()
+            name: _route(config, name, self.providers) for name in config.models
         }
         self._all = frozenset(self.models)
         self._plans = {name: self._expand(p.models) for name, p in config.plans.items()}
         self._roles = {name: self._expand(r.models) for name, r in config.roles.items()}
         self._allowed: dict[tuple[str | None, tuple[str, ...]], frozenset[str]] = {}
+        self.pipeline = Pipeline(build_policies(self))
 
     def _expand(self, names: Iterable[str]) -> frozenset[str]:
         names = list(names)
@@ -104,7 +137,7 @@ class Runtime:
         self._allowed[key] = allowed
         return allowed
 
-    def allowed_for(self, principal: Any) -> frozenset[str]:
+    def allowed_for(self, principal: Principal | None) -> frozenset[str]:
         if principal is None:
             return frozenset()
         return self.allowed_models(principal.plan, tuple(principal.roles))

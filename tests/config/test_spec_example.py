@@ -110,6 +110,37 @@ def with_fraud_detector(text: str) -> str:
     return text.replace(anchor, FRAUD_DETECTOR + "\n" + anchor, 1)
 
 
+@pytest.fixture
+def schema_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check the schema alone: settings that are not enforced yet are refused separately."""
+    monkeypatch.setattr("lockgate.config.loader.unsupported_settings", lambda cfg: iter(()))
+
+
+# Settings of the SPEC example that this build does not enforce yet; each is refused by name.
+NOT_ENFORCED_YET = {
+    "auth.jwt",
+    "auth.mtls",
+    "models.gpt-4o-mini.circuit_breaker",
+    "models.gpt-4o-mini.context_window",
+    "models.gpt-4o-mini.max_in_flight",
+    "plans.free.limits",
+    "plans.standard.limits",
+    "policies[0].allow_if",
+    "policies[1].limits",
+    "policies[2].deny_ips",
+    "alerts.webhooks",
+}
+
+
+def test_spec_example_refuses_exactly_what_is_not_enforced_yet() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config_text(with_fraud_detector(SPEC_EXAMPLE), env=ENV)
+    problems = info.value.problems
+    assert {p.path for p in problems} == NOT_ENFORCED_YET
+    assert all("not supported yet" in p.message and p.line for p in problems)
+
+
+@pytest.mark.usefixtures("schema_only")
 def test_spec_example_validates() -> None:
     cfg = load_config_text(with_fraud_detector(SPEC_EXAMPLE), env=ENV)
     gpt = cfg.models["gpt-4o-mini"]
@@ -126,6 +157,7 @@ def test_spec_example_validates() -> None:
     assert admin == "lg-admin-secret" and "lg-admin-secret" not in repr(cfg)
 
 
+@pytest.mark.usefixtures("schema_only")
 def test_spec_example_as_written_flags_only_the_unknown_policy_model() -> None:
     with pytest.raises(ConfigError) as info:
         load_config_text(SPEC_EXAMPLE, env=ENV)
@@ -134,6 +166,7 @@ def test_spec_example_as_written_flags_only_the_unknown_policy_model() -> None:
     assert "unknown model 'fraud-detector'" in problem.message
 
 
+@pytest.mark.usefixtures("schema_only")
 def test_spec_example_without_env_names_each_missing_variable() -> None:
     with pytest.raises(ConfigError) as info:
         load_config_text(with_fraud_detector(SPEC_EXAMPLE), env={})

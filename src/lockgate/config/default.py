@@ -17,16 +17,7 @@ from lockgate.providers.catalog import CATALOG, MOCK_MODELS, CatalogModel
 
 
 def _model(provider: str, m: CatalogModel) -> dict[str, Any]:
-    price: dict[str, float] = {"input": m.input, "output": m.output}
-    if m.cached_input is not None:
-        price["cached_input"] = m.cached_input
-    doc: dict[str, Any] = {
-        "kind": m.kind,
-        "deployments": [{"provider": provider, "model": m.name}],
-        "price": price,
-    }
-    if m.context_window:
-        doc["context_window"] = m.context_window
+    doc: dict[str, Any] = {"kind": m.kind, "deployments": [{"provider": provider, "model": m.name}]}
     return doc
 
 

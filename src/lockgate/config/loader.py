@@ -9,7 +9,6 @@ which PyYAML would otherwise resolve silently in favour of the last one.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
@@ -21,6 +20,8 @@ from pydantic import ValidationError
 
 from lockgate.config.envref import env_names, resolve_env_refs
 from lockgate.config.models import Config
+from lockgate.config.paths import join_path
+from lockgate.config.support import NOT_YET, unsupported_settings
 
 __all__ = [
     "ConfigError",
@@ -32,7 +33,6 @@ __all__ = [
     "validate_file",
 ]
 
-_PLAIN_KEY = re.compile(r"[^.\[\]\s'\"]+\Z")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAX_NODES = 200_000
 # Fields whose values may be secrets (or URLs carrying credentials): never echoed.
@@ -57,16 +57,6 @@ class ConfigError(Exception):
         self.problems = problems
         self.source = source
         super().__init__("\n".join(f"{source}: {p}" for p in problems))
-
-
-def join_path(path: str, key: str | int) -> str:
-    """Extend a YAML path: ``models`` + ``gpt-4o`` → ``models.gpt-4o``; keys with dots are
-    bracketed (``models['gpt-4.1']``) so that a path names exactly one node."""
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    if not _PLAIN_KEY.match(key):
-        return f"{path}[{key!r}]"
-    return f"{path}.{key}" if path else key
 
 
 def _render(parts: Iterable[str | int]) -> str:
@@ -447,6 +437,11 @@ def _load(text: str, env: Mapping[str, str]) -> tuple[Config | None, list[Proble
         skip = {p.path for p in env_problems}
         problems += _validation_problems(err, data, lines, skip)
     problems += [replace(p, line=lines.get(p.path)) for p in _reference_problems(resolved)]
+    if cfg is not None:
+        problems += [
+            Problem(path, lines.get(path), f"{what} {NOT_YET}")
+            for path, what in unsupported_settings(cfg)
+        ]
     problems = sorted(dict.fromkeys(problems), key=_sort_key)
     return (None if problems else cfg), problems
 

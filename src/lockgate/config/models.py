@@ -154,7 +154,8 @@ Routing = Literal["weighted", "round-robin", "least-busy", "least-latency", "low
 class Price(Strict):
     input: float = Field(default=0.0, ge=0)  # USD per 1M tokens
     output: float = Field(default=0.0, ge=0)
-    cached_input: float | None = Field(default=None, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)  # cache reads
+    cache_write: float | None = Field(default=None, ge=0)  # cache writes (creation)
 
 
 class Deployment(Strict):
@@ -191,7 +192,7 @@ class ModelConfig(Strict):
     deployments: list[Deployment] = Field(min_length=1)
     kind: Literal["chat", "embedding"] = "chat"
     routing: Routing = "weighted"
-    price: Price = Price()
+    price: Price | None = None  # None: the shipped price table, by deployment
     context_window: int | None = Field(default=None, gt=0)
     default_max_tokens: int = Field(default=4096, gt=0)
     retry: RetryConfig = RetryConfig()
@@ -199,6 +200,7 @@ class ModelConfig(Strict):
     circuit_breaker: CircuitBreakerConfig | None = None
     fallbacks: list[str] = Field(default_factory=list)
     max_in_flight: int | None = Field(default=None, gt=0)
+    queue_timeout: Seconds = 10.0
 
 
 # --- plans, roles, tenants, policies -------------------------------------------------------
@@ -217,6 +219,7 @@ class Limit(Strict):
     model: Literal["each"] | None = None
     tz: TimeZone | None = None
     alert_at: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=list)
+    on_state_error: Literal["fail_open", "fail_closed"] | None = None  # None: per measure
 
     @model_validator(mode="after")
     def _one_measure(self) -> Limit:

@@ -2,7 +2,11 @@
 
 Order of work for every call: request id → authentication (before the body is looked at, so
 unauthenticated callers learn nothing from validation errors) → body read with the size limit
-→ decode → the rest of the policies → router → encode → send → ``on_complete``.
+→ decode → the rest of the policies (which may answer themselves: a ``Reply``) → router →
+the policies' response hooks → encode → send → completion (``Finalizer.finish``).
+
+Each request runs on the ``Runtime`` (config, routes, pipeline) that was current when it
+arrived, to its end.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from lockgate.errors import (
     InternalError,
     InvalidRequest,
     MethodNotAllowed,
-    ModelNotFound,
     NotFound,
 )
 from lockgate.ingress.http import (
@@ -35,9 +38,10 @@ from lockgate.ingress.http import (
     send_bytes,
     watch_disconnect,
 )
-from lockgate.ingress.streaming import stream_chat
+from lockgate.ingress.streaming import replay_stream, stream_chat
 from lockgate.pipeline.context import RequestContext
-from lockgate.pipeline.policy import Pipeline
+from lockgate.pipeline.finalize import Finalizer
+from lockgate.pipeline.policy import Reply
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Runtime, Target
 from lockgate.serving.context import ON_DISCONNECT
@@ -62,16 +66,14 @@ class DataPlane:
         self,
         *,
         runtime: Callable[[], Runtime],
-        pipeline: Pipeline,
         router: Router,
         max_body: Callable[[], int],
-        on_record: Callable[[RequestContext], None] | None = None,
+        finalizer: Finalizer | None = None,
     ) -> None:
         self._runtime = runtime
-        self.pipeline = pipeline
         self.router = router
         self._max_body = max_body
-        self._on_record = on_record
+        self.finalizer = finalizer or Finalizer()
         self._ids = itertools.count(1)
         self._id_prefix = "req_" + os.urandom(5).hex()
         self.created = int(time.time())
@@ -84,20 +86,22 @@ class DataPlane:
         route = self.routes[scope["path"]]
         method, kind, fmt = route.method, route.kind, route.format
         rid = f"{self._id_prefix}{next(self._ids):x}"
+        runtime = self._runtime()
         ctx = RequestContext(
             request_id=rid,
             route=kind,
             ingress=fmt.name,
             headers=scope["headers"],
             client_ip=client_ip(scope),
-            runtime=self._runtime(),
+            runtime=runtime,
             started=time.monotonic(),
+            received_at=time.time(),
         )
         ctx.response_headers.append((b"x-request-id", rid.encode()))
         try:
             if scope["method"] != method:
                 raise MethodNotAllowed(f"{scope['path']} accepts {method} only")
-            await self.pipeline.authenticate(ctx)
+            await runtime.pipeline.authenticate(ctx)
             if kind == "models":
                 await self._models(ctx, send)
             else:
@@ -113,9 +117,7 @@ class DataPlane:
             await self._fail(ctx, fmt, InternalError(f"internal error (request id {rid})"), send)
         finally:
             ctx.finished_at = time.monotonic()
-            await self.pipeline.complete(ctx)
-            if self._on_record is not None:
-                self._on_record(ctx)
+            self.finalizer.finish(ctx)
 
     async def _fail(
         self, ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Send
@@ -189,8 +191,12 @@ class DataPlane:
             return
         ctx.model = req.model
         ctx.chat = req
-        await self.pipeline.admit(ctx)
-        route = self._route(ctx, req.model, "chat")
+        reply = await ctx.runtime.pipeline.admit(ctx)
+        req = ctx.chat or req  # a policy may have replaced the request (redaction)
+        if reply is not None:
+            await self._reply_chat(ctx, fmt, req, reply, send)
+            return
+        route = _admitted_route(ctx)
         if kind == "count_tokens":
             await self._count_tokens(ctx, route, req, send)
         elif req.stream:
@@ -198,17 +204,18 @@ class DataPlane:
         else:
             await self._chat(ctx, fmt, route, req, send)
 
-    def _route(self, ctx: RequestContext, model: str, kind: str) -> ModelRoute:
-        route = ctx.runtime.models.get(model)
-        if route is None:
-            raise ModelNotFound(f"model '{model}' does not exist", param="model")
-        if route.kind != kind:
-            where = "/v1/embeddings" if route.kind == "embedding" else "a chat route"
-            raise InvalidRequest(
-                f"model '{model}' is an {route.kind} model; call it through {where}",
-                param="model",
+    async def _reply_chat(
+        self, ctx: RequestContext, fmt: IngressFormat, req: ChatRequest, reply: Reply, send: Send
+    ) -> None:
+        if reply.chat is None:
+            raise InternalError(f"policy {ctx.decided_by} answered without a chat response")
+        ctx.response_headers.extend(reply.headers)
+        if req.stream:
+            await replay_stream(ctx, fmt, req, reply.chat, send)
+        else:
+            await send_bytes(
+                send, 200, fmt.encode_chat(reply.chat, req.model), ctx.response_headers
             )
-        return route
 
     async def _chat(
         self,
@@ -224,6 +231,8 @@ class DataPlane:
         resp = await self.router.run(ctx, route, attempt)
         ctx.usage, ctx.usage_estimated = chat_usage(req, resp)
         ctx.first_token_at = time.monotonic()
+        if ctx.kept:
+            resp = await ctx.runtime.pipeline.respond(ctx, resp)
         await send_bytes(send, 200, fmt.encode_chat(resp, req.model), ctx.response_headers)
 
     async def _count_tokens(
@@ -240,8 +249,18 @@ class DataPlane:
         req = formats.decode_embeddings(data)
         ctx.model = req.model
         ctx.embedding = req
-        await self.pipeline.admit(ctx)
-        route = self._route(ctx, req.model, "embedding")
+        reply = await ctx.runtime.pipeline.admit(ctx)
+        req = ctx.embedding or req
+        if reply is not None:
+            if reply.embedding is None:
+                raise InternalError(f"policy {ctx.decided_by} answered without embeddings")
+            ctx.response_headers.extend(reply.headers)
+            body = formats.encode_embeddings(
+                reply.embedding, model=req.model, encoding_format=req.encoding_format
+            )
+            await send_bytes(send, 200, body, ctx.response_headers)
+            return
+        route = _admitted_route(ctx)
 
         def attempt(target: Target, r: ModelRoute) -> Awaitable[EmbeddingResponse]:
             return target.provider.embed(req, target.model, r.timeouts)
@@ -251,6 +270,8 @@ class DataPlane:
             resp.usage = Usage(input_tokens=sum(estimate_text(t) for t in req.inputs))
             ctx.usage_estimated = True
         ctx.usage = resp.usage
+        if ctx.kept:
+            resp = await ctx.runtime.pipeline.respond(ctx, resp)
         body = formats.encode_embeddings(resp, model=req.model, encoding_format=req.encoding_format)
         await send_bytes(send, 200, body, ctx.response_headers)
 
@@ -258,6 +279,13 @@ class DataPlane:
         names = sorted(ctx.runtime.allowed_for(ctx.principal))
         body = formats.encode_model_list([(n, "lockgate") for n in names], created=self.created)
         await send_bytes(send, 200, body, ctx.response_headers)
+
+
+def _admitted_route(ctx: RequestContext) -> ModelRoute:
+    """The route the access policy resolved for this request's model."""
+    if ctx.model_route is None:
+        raise InternalError(f"no model route was resolved (request id {ctx.request_id})")
+    return ctx.model_route
 
 
 def parse_json(body: bytes) -> object:

@@ -5,7 +5,8 @@ client has seen a byte. Once the response has started, an upstream failure ends 
 an error event in the client's format. A client that disconnects cancels the relay, which
 closes the upstream request (the provider stops generating and the connection is not reused).
 Usage is the provider's when it reports it, otherwise counted from what was relayed — also for
-streams the client abandoned.
+streams the client abandoned. Chunks go through the admitting policies' ``on_chunk`` hooks only
+when a policy asked for them; usage is always taken from what the provider sent.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from collections.abc import Awaitable
 from lockgate.errors import GatewayError, InternalError
 from lockgate.ingress.http import SSE_HEADERS, Send
 from lockgate.pipeline.context import RequestContext
+from lockgate.pipeline.runner import apply_chunk_hooks
 from lockgate.providers.base import ChunkStream
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Target
 from lockgate.usage.tokens import estimate_request
 from lockgate.wire.formats import IngressFormat
+from lockgate.wire.replay import response_chunks
 from lockgate.wire.types import (
     ChatRequest,
+    ChatResponse,
     StreamEnd,
     StreamStart,
     TextDelta,
@@ -99,12 +103,16 @@ async def _relay(
     send: Send,
 ) -> None:
     encoder = fmt.stream_encoder(req.model, req.include_usage)
+    hooks = ctx.runtime.pipeline.chunk_hooks(ctx) if ctx.kept else None
     try:
         async for chunk in stream:
             relay.observe(chunk)
             if ctx.first_token_at is None and isinstance(chunk, TextDelta | ToolCallStart):
                 ctx.first_token_at = time.monotonic()
-            out = encoder.encode(chunk)
+            if hooks:
+                out = b"".join(encoder.encode(c) for c in apply_chunk_hooks(hooks, ctx, chunk))
+            else:
+                out = encoder.encode(chunk)
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
         tail = encoder.close()
@@ -117,3 +125,15 @@ async def _relay(
         tail = fmt.stream_error(failure)
         del err
     await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+async def replay_stream(
+    ctx: RequestContext, fmt: IngressFormat, req: ChatRequest, resp: ChatResponse, send: Send
+) -> None:
+    """Answer a streaming client from a complete response (a policy's ``Reply``)."""
+    encoder = fmt.stream_encoder(req.model, req.include_usage)
+    body = b"".join(encoder.encode(c) for c in response_chunks(resp)) + encoder.close()
+    headers = [*SSE_HEADERS, *ctx.response_headers]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    ctx.first_token_at = time.monotonic()
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lockgate.wire.types import ChatRequest, EmbeddingRequest, Usage
 
 if TYPE_CHECKING:
     from lockgate.errors import GatewayError
-    from lockgate.runtime import Runtime
+    from lockgate.identity.principal import Principal
+    from lockgate.pipeline.policy import Policy
+    from lockgate.runtime import ModelRoute, Runtime, Target
 
 
 @dataclass(slots=True)
@@ -20,22 +22,41 @@ class RequestContext:
     headers: list[tuple[bytes, bytes]]
     client_ip: str
     runtime: Runtime
-    started: float
-    principal: Any = None  # lockgate.identity Principal once authenticated
-    model: str | None = None
-    chat: ChatRequest | None = None
+    started: float  # monotonic
+    received_at: float = 0.0  # wall clock (epoch seconds), for records and calendar limits
+    principal: Principal | None = None
+    model: str | None = None  # the model the client asked for
+    model_route: ModelRoute | None = None  # its route, set once access was granted
+    chat: ChatRequest | None = None  # a policy may replace it; handlers read it after admit
     embedding: EmbeddingRequest | None = None
-    served_by: str | None = None  # "provider/model" of the attempt that answered
+    # What actually served (set by the router on every attempt; the last one answered):
+    target: Target | None = None
+    served_model: str | None = None  # the model after fallbacks
     attempts: int = 0
-    policies_ran: int = 0
+    # Accounting, settled after the response:
     usage: Usage | None = None
     usage_estimated: bool = False
+    cost: float | None = None  # USD, at the serving deployment's price
+    prompt_estimate: int | None = None  # counted prompt tokens, shared by the policies
     status: int = 200
     error: GatewayError | None = None
+    decided_by: str | None = None  # the policy that rejected or answered the request
     first_token_at: float | None = None
     finished_at: float | None = None
     client_disconnected: bool = False
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # Pipeline bookkeeping: how far on_request got, and each admitting policy's state.
+    policies_ran: int = 0
+    kept: list[tuple[Policy, object]] = field(default_factory=list)
+
+    @property
+    def served_by(self) -> str | None:
+        """``provider/model`` of the deployment that answered (or was tried last)."""
+        return self.target.key if self.target is not None else None
+
+    @property
+    def fallback(self) -> bool:
+        return self.served_model is not None and self.served_model != self.model
 
     def failed(self, err: GatewayError) -> None:
         """Record the error that answers this request, without its traceback.

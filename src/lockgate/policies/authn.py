@@ -8,15 +8,16 @@ forwarded upstream: provider adapters build their own headers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from lockgate.errors import AuthenticationFailed
+from lockgate.identity.principal import Principal
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Phase
 
 
 class KeyLookup(Protocol):
-    def lookup(self, secret: str) -> Any: ...
+    def lookup(self, secret: str) -> Principal | None: ...
 
 
 def credential(ctx: RequestContext) -> str | None:
@@ -51,6 +52,3 @@ class ApiKeyAuthn:
         if principal is None:
             raise AuthenticationFailed("authentication: the API key is unknown, revoked or expired")
         ctx.principal = principal
-
-    async def on_complete(self, ctx: RequestContext) -> None:
-        return None

@@ -1,7 +1,6 @@
-"""Common models of each provider type, with list prices (USD per 1M tokens).
-
-Used by the embedded default config when a provider's API key is in the environment. Prices
-ship with the package (nothing is fetched at run time); a config file overrides them per model.
+"""Common models of each provider type, exposed by the embedded default config when the
+provider's API key is in the environment. Their prices come from the shipped price table
+(``prices.json``); a config file overrides them per model.
 """
 
 from __future__ import annotations
@@ -13,9 +12,6 @@ from dataclasses import dataclass
 class CatalogModel:
     name: str
     kind: str  # chat | embedding
-    input: float
-    output: float
-    cached_input: float | None = None
     context_window: int | None = None
 
 
@@ -33,12 +29,12 @@ CATALOG: tuple[CatalogProvider, ...] = (
         "openai",
         "OPENAI_API_KEY",
         (
-            CatalogModel("gpt-4o-mini", "chat", 0.15, 0.60, 0.075, 128_000),
-            CatalogModel("gpt-4o", "chat", 2.50, 10.00, 1.25, 128_000),
-            CatalogModel("gpt-4.1-mini", "chat", 0.40, 1.60, 0.10, 1_047_576),
-            CatalogModel("gpt-4.1", "chat", 2.00, 8.00, 0.50, 1_047_576),
-            CatalogModel("text-embedding-3-small", "embedding", 0.02, 0.0),
-            CatalogModel("text-embedding-3-large", "embedding", 0.13, 0.0),
+            CatalogModel("gpt-4o-mini", "chat", 128_000),
+            CatalogModel("gpt-4o", "chat", 128_000),
+            CatalogModel("gpt-4.1-mini", "chat", 1_047_576),
+            CatalogModel("gpt-4.1", "chat", 1_047_576),
+            CatalogModel("text-embedding-3-small", "embedding"),
+            CatalogModel("text-embedding-3-large", "embedding"),
         ),
     ),
     CatalogProvider(
@@ -46,9 +42,9 @@ CATALOG: tuple[CatalogProvider, ...] = (
         "anthropic",
         "ANTHROPIC_API_KEY",
         (
-            CatalogModel("claude-haiku-4-5", "chat", 1.00, 5.00, 0.10, 200_000),
-            CatalogModel("claude-sonnet-4-5", "chat", 3.00, 15.00, 0.30, 200_000),
-            CatalogModel("claude-3-5-haiku-latest", "chat", 0.80, 4.00, 0.08, 200_000),
+            CatalogModel("claude-haiku-4-5", "chat", 200_000),
+            CatalogModel("claude-sonnet-4-5", "chat", 200_000),
+            CatalogModel("claude-3-5-haiku-latest", "chat", 200_000),
         ),
     ),
     CatalogProvider(
@@ -56,15 +52,15 @@ CATALOG: tuple[CatalogProvider, ...] = (
         "gemini",
         "GEMINI_API_KEY",
         (
-            CatalogModel("gemini-2.5-flash", "chat", 0.30, 2.50, 0.075, 1_048_576),
-            CatalogModel("gemini-2.5-flash-lite", "chat", 0.10, 0.40, 0.025, 1_048_576),
-            CatalogModel("gemini-2.5-pro", "chat", 1.25, 10.00, 0.31, 1_048_576),
-            CatalogModel("gemini-embedding-001", "embedding", 0.15, 0.0),
+            CatalogModel("gemini-2.5-flash", "chat", 1_048_576),
+            CatalogModel("gemini-2.5-flash-lite", "chat", 1_048_576),
+            CatalogModel("gemini-2.5-pro", "chat", 1_048_576),
+            CatalogModel("gemini-embedding-001", "embedding"),
         ),
     ),
 )
 
 MOCK_MODELS: tuple[CatalogModel, ...] = (
-    CatalogModel("demo-chat", "chat", 1.00, 2.00, None, 32_768),
-    CatalogModel("demo-embed", "embedding", 0.10, 0.0),
+    CatalogModel("demo-chat", "chat", 32_768),
+    CatalogModel("demo-embed", "embedding"),
 )

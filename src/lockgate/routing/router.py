@@ -56,7 +56,7 @@ class Router:
         return chain
 
     def _eligible(self, ctx: RequestContext, route: ModelRoute) -> list[Target]:
-        residency = getattr(ctx.principal, "residency", ()) if ctx.principal else ()
+        residency = ctx.principal.residency if ctx.principal is not None else ()
         if not residency:
             return list(route.targets)
         return [t for t in route.targets if t.region in residency]
@@ -76,9 +76,10 @@ class Router:
                 if not err.may_fall_back:
                     raise
         if not any_eligible:
+            regions = ctx.principal.residency if ctx.principal is not None else ()
             raise PermissionDenied(
                 f"residency policy: no deployment of model '{first.name}' is in an allowed "
-                f"region ({', '.join(ctx.principal.residency)})",
+                f"region ({', '.join(regions)})",
                 code="residency_denied",
             )
         assert last is not None
@@ -94,7 +95,8 @@ class Router:
             target = self.balancer.pick(route.routing, route.name, fresh)
             tried.add(target.key)
             ctx.attempts += 1
-            ctx.served_by = target.key
+            ctx.target = target
+            ctx.served_model = route.name
             started = self.clock()
             self.balancer.started(target)
             try:

@@ -1,0 +1,47 @@
+"""Settings the schema accepts but this build does not enforce yet: refused at load.
+
+A policy that validates and is then ignored is a security hole, so until a setting is
+enforced, ``lockgate validate`` and ``serve`` reject it with a message saying so. Each entry
+names the YAML path of a setting that is set to something other than its default; the work
+that enforces a setting removes its entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from lockgate.config.models import Config
+from lockgate.config.paths import join_path
+
+NOT_YET = "is not supported yet: Lockgate would not enforce it, so the config is refused"
+
+
+def unsupported_settings(cfg: Config) -> Iterator[tuple[str, str]]:
+    """(YAML path, what) for every set value that is not enforced yet."""
+    if cfg.server.trusted_proxies:
+        yield "server.trusted_proxies", "trusted_proxies"
+    if cfg.auth.jwt:
+        yield "auth.jwt", "JWT authentication"
+    if cfg.auth.mtls is not None:
+        yield "auth.mtls", "mTLS authentication"
+    for name, model in cfg.models.items():
+        base = join_path("models", name)
+        if model.circuit_breaker is not None:
+            yield join_path(base, "circuit_breaker"), "circuit_breaker"
+        if model.context_window is not None:
+            yield join_path(base, "context_window"), "context_window"
+        if model.max_in_flight is not None:
+            yield join_path(base, "max_in_flight"), "max_in_flight"
+    for name, plan in cfg.plans.items():
+        base = join_path("plans", name)
+        if plan.limits:
+            yield join_path(base, "limits"), "limits"
+        if plan.priority != "normal":
+            yield join_path(base, "priority"), "priority"
+    for i, rule in enumerate(cfg.policies):
+        base = join_path("policies", i)
+        for key in ("limits", "allow_if", "deny_if", "deny_ips", "allow_ips"):
+            if getattr(rule, key):
+                yield join_path(base, key), key
+    if cfg.alerts.webhooks:
+        yield "alerts.webhooks", "alert webhooks"

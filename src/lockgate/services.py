@@ -1,0 +1,27 @@
+"""What outlives a config load: the gateway's long-lived services, shared by every ``Runtime``.
+
+Policies compiled at each (re)load reach the key index, the state backend, the clock and the
+alert dispatcher through this one object, so a reload rebuilds policies without reconnecting
+or losing counters. Tests build one with only what they need.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lockgate.identity.index import KeyIndex
+from lockgate.policies.authn import KeyLookup
+from lockgate.state import MemoryState, StateBackend
+
+
+def _no_keys() -> KeyLookup:
+    return KeyIndex.empty()
+
+
+@dataclass(slots=True)
+class Services:
+    keys: Callable[[], KeyLookup] = _no_keys
+    state: StateBackend = field(default_factory=MemoryState)
+    clock: Callable[[], float] = time.time  # wall clock: calendar periods, expiries
