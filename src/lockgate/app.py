@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from lockgate.admin.app import create_admin_app
+from lockgate.alerts import AlertDispatcher, WebhookTarget
 from lockgate.config.loader import Problem
 from lockgate.config.models import Config
 from lockgate.config.reload import ConfigWatcher
@@ -62,7 +63,9 @@ class Gateway:
         self.upstream = UpstreamClient()
         self.keys = KeyIndex.empty()
         self.state = open_state(config.state)
-        self.services = Services(keys=lambda: self.keys, state=self.state)
+        self.alerts = AlertDispatcher(self.upstream)
+        self.alerts.configure(webhook_targets(config))
+        self.services = Services(keys=lambda: self.keys, state=self.state, alerts=self.alerts)
         self.runtime = Runtime(config, self.upstream, self.services)
         self.router = Router()
         self.finalizer = Finalizer()
@@ -126,6 +129,7 @@ class Gateway:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.refresher.stop()
         await self.finalizer.drain()
+        await self.alerts.aclose()
         await self.runtime.aclose()
         await self.upstream.aclose()
         await self.state.aclose()
@@ -137,6 +141,7 @@ class Gateway:
             if getattr(old, section) != getattr(config, section):
                 log.warning("config reload: '%s' changed; it takes effect after a restart", section)
         self.runtime = Runtime(config, self.upstream, self.services)
+        self.alerts.configure(webhook_targets(config))
         self.config = config
         self.reloads += 1
         if config.tenants != old.tenants:
@@ -202,6 +207,17 @@ class Gateway:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def webhook_targets(config: Config) -> list[WebhookTarget]:
+    return [
+        WebhookTarget(
+            url=w.url,
+            events=tuple(w.events),
+            secret=w.secret.get_secret_value() if w.secret is not None else None,
+        )
+        for w in config.alerts.webhooks
+    ]
 
 
 def tune_collector() -> None:

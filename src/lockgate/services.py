@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lockgate.alerts import AlertDispatcher
 from lockgate.identity.index import KeyIndex
 from lockgate.policies.authn import KeyLookup
 from lockgate.state import MemoryState, StateBackend
@@ -25,3 +26,4 @@ class Services:
     keys: Callable[[], KeyLookup] = _no_keys
     state: StateBackend = field(default_factory=MemoryState)
     clock: Callable[[], float] = time.time  # wall clock: calendar periods, expiries
+    alerts: AlertDispatcher | None = None

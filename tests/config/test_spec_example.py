@@ -128,7 +128,6 @@ NOT_ENFORCED_YET = {
     "policies[0].allow_if",
     "policies[1].limits",
     "policies[2].deny_ips",
-    "alerts.webhooks",
 }
 
 

@@ -32,7 +32,6 @@ models:
         ("policies: [{name: n, deny_if: 'true'}]\n", "policies[0].deny_if"),
         ("policies: [{name: n, deny_ips: [10.0.0.0/8]}]\n", "policies[0].deny_ips"),
         ("policies: [{name: n, allow_ips: [10.0.0.0/8]}]\n", "policies[0].allow_ips"),
-        ("alerts: {webhooks: [{url: 'http://h/x'}]}\n", "alerts.webhooks"),
     ],
 )
 def test_a_setting_not_enforced_yet_is_refused(extra: str, path: str) -> None:

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from lockgate.alerts.events import EVENTS, event_pattern_known
 from lockgate.providers.types import ProviderType, required_settings
 
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
@@ -268,10 +269,23 @@ class PolicyRule(Strict):
     allow_ips: list[Network] = Field(default_factory=list)
 
 
+def _event_pattern(value: str) -> str:
+    if not event_pattern_known(value):
+        known = ", ".join(sorted(EVENTS))
+        raise ValueError(f"unknown event (known: {known}; or family.* or *)")
+    return value
+
+
+def _webhook_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
 class Webhook(Strict):
-    url: str
-    events: list[str] = Field(default_factory=list)
-    secret: SecretStr | None = None
+    url: Annotated[str, AfterValidator(_webhook_url)]
+    events: list[Annotated[str, AfterValidator(_event_pattern)]] = Field(default_factory=list)
+    secret: SecretStr | None = None  # signs each delivery (HMAC-SHA256)
 
 
 class AlertsConfig(Strict):

@@ -43,5 +43,3 @@ def unsupported_settings(cfg: Config) -> Iterator[tuple[str, str]]:
         for key in ("limits", "allow_if", "deny_if", "deny_ips", "allow_ips"):
             if getattr(rule, key):
                 yield join_path(base, key), key
-    if cfg.alerts.webhooks:
-        yield "alerts.webhooks", "alert webhooks"
