@@ -15,6 +15,7 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,19 @@ from lockgate.identity.index import KeyIndex
 from lockgate.identity.refresher import IdentityRefresher
 from lockgate.ingress.dataplane import DataPlane
 from lockgate.ingress.http import Receive, Scope, Send, send_bytes
+from lockgate.limits.budget import budget_event
+from lockgate.limits.counters import AlertHook, Check, Counters
+from lockgate.limits.memory import MemoryCounters
+from lockgate.limits.redis import RedisCounters
+from lockgate.limits.report import ReportSubject, limits_report
 from lockgate.pipeline.finalize import Finalizer
 from lockgate.routing.router import Router
 from lockgate.runtime import Runtime
 from lockgate.services import Services
-from lockgate.state import open_state
+from lockgate.state import RedisState, StateBackend, open_state
 from lockgate.store.repo import Store
 from lockgate.upstream import UpstreamClient
+from lockgate.usage.tokenizer import encoding
 
 log = logging.getLogger("lockgate")
 
@@ -56,6 +63,7 @@ class Gateway:
         identity_interval: float = 0.5,
         reload_interval: float = 1.0,
         tune_gc: bool = False,
+        key_prefix: str = "lg:",
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -65,7 +73,14 @@ class Gateway:
         self.state = open_state(config.state)
         self.alerts = AlertDispatcher(self.upstream)
         self.alerts.configure(webhook_targets(config))
-        self.services = Services(keys=lambda: self.keys, state=self.state, alerts=self.alerts)
+        self.counters = open_counters(self.state, self._budget_alert)
+        self.services = Services(
+            keys=lambda: self.keys,
+            state=self.state,
+            alerts=self.alerts,
+            counters=self.counters,
+            key_prefix=key_prefix,
+        )
         self.runtime = Runtime(config, self.upstream, self.services)
         self.router = Router()
         self.finalizer = Finalizer()
@@ -89,6 +104,7 @@ class Gateway:
             admin_auth=lambda secret: self.keys.admin_lookup(secret),
             on_identity_change=self._identity_changed,
             plan_names=lambda: self.runtime.config.plans.keys(),
+            limits_report=self.limits_report,
         )
         self.watcher: ConfigWatcher | None = None
         if config_path is not None:
@@ -104,6 +120,18 @@ class Gateway:
 
     # --- resources ---------------------------------------------------------------------------
 
+    async def limits_report(self, subject: ReportSubject) -> dict[str, Any]:
+        """Every limit that applies to ``subject`` with its current use (the admin API)."""
+        runtime = self.runtime
+        models = runtime.allowed_models(subject.plan, subject.roles)
+        rows = await limits_report(
+            runtime.limits, self.counters, models, subject, time.time(), self.services.key_prefix
+        )
+        return {"rows": rows, "queues": []}
+
+    def _budget_alert(self, check: Check, threshold: float, settled: float) -> None:
+        self.alerts.emit("budget.threshold", budget_event(check, threshold, settled))
+
     def _set_keys(self, index: KeyIndex) -> None:
         self.keys = index
 
@@ -111,6 +139,7 @@ class Gateway:
         await self.refresher.refresh_now()
 
     async def startup(self) -> None:
+        await asyncio.to_thread(encoding)  # the tokenizer's vocabulary, once, off the loop
         await asyncio.to_thread(self.store.migrate)
         if self.config.tenants:
             await asyncio.to_thread(self.store.seed_from_config, self.config.tenants)
@@ -129,6 +158,7 @@ class Gateway:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.refresher.stop()
         await self.finalizer.drain()
+        await self.counters.aclose()
         await self.alerts.aclose()
         await self.runtime.aclose()
         await self.upstream.aclose()
@@ -207,6 +237,13 @@ class Gateway:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def open_counters(state: StateBackend, on_alert: AlertHook) -> Counters:
+    """Limit counters on the configured state backend: in-process or shared through Redis."""
+    if isinstance(state, RedisState):
+        return RedisCounters(state.client, on_alert=on_alert)
+    return MemoryCounters(on_alert=on_alert)
 
 
 def webhook_targets(config: Config) -> list[WebhookTarget]:

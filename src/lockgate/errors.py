@@ -14,6 +14,7 @@ Anthropic envelope, and whether routing may retry the attempt or fall back to an
     ├── RateLimited                    429     no     no     (a Lockgate limit said no)
     ├── QuotaExceeded                  429     no     no     (a quota or budget said no)
     ├── InternalError                  500     no     no     (never carries internals)
+    ├── ServiceUnavailable             503     no     no     (Lockgate cannot decide now)
     └── UpstreamError                  502     yes    yes    (a provider failed)
         ├── UpstreamStatusError        the provider's own status: 4xx not retried, 429/5xx are
         ├── UpstreamConnectError       502     yes    yes
@@ -147,6 +148,16 @@ class InternalError(GatewayError):
     openai_type = "api_error"
     anthropic_type = "api_error"
     default_code = "internal_error"
+
+
+class ServiceUnavailable(GatewayError):
+    """Lockgate itself cannot serve the request now (e.g. a fail-closed limit whose state
+    backend is unreachable); the client may retry after ``retry-after``."""
+
+    status = 503
+    openai_type = "api_error"
+    anthropic_type = "overloaded_error"
+    default_code = "service_unavailable"
 
 
 class UpstreamError(GatewayError):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lockgate.config.models import Config, Deployment, ModelConfig, Price, RetryConfig
+from lockgate.limits.spec import LimitSet
 from lockgate.pipeline.runner import Pipeline
 from lockgate.providers.base import Provider
 from lockgate.providers.prices import price_table
@@ -114,6 +115,7 @@ class Runtime:
         self._plans = {name: self._expand(p.models) for name, p in config.plans.items()}
         self._roles = {name: self._expand(r.models) for name, r in config.roles.items()}
         self._allowed: dict[tuple[str | None, tuple[str, ...]], frozenset[str]] = {}
+        self.limits = LimitSet(config)
         self.pipeline = Pipeline(build_policies(self))
 
     def _expand(self, names: Iterable[str]) -> frozenset[str]:

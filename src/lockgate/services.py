@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from lockgate.alerts import AlertDispatcher
 from lockgate.identity.index import KeyIndex
+from lockgate.limits.counters import Counters
+from lockgate.limits.memory import MemoryCounters
 from lockgate.policies.authn import KeyLookup
 from lockgate.state import MemoryState, StateBackend
 
@@ -27,3 +29,5 @@ class Services:
     state: StateBackend = field(default_factory=MemoryState)
     clock: Callable[[], float] = time.time  # wall clock: calendar periods, expiries
     alerts: AlertDispatcher | None = None
+    counters: Counters = field(default_factory=MemoryCounters)  # limit counters
+    key_prefix: str = "lg:"  # of every key Lockgate writes in the state backend

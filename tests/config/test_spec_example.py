@@ -2,7 +2,9 @@
 """The full example of SPEC section 4, verbatim, must load.
 
 The one addition: policies' ``match.models`` are reference-checked like plans' and roles'
-``models``, so the example's ``fraud-detector`` must exist; the test adds it after the copy.
+``models``, so the example's ``fraud-detector`` must exist; the test adds it after the copy,
+with a price (a cost limit of the ``standard`` plan covers every model, and a budget cannot
+count calls to a model whose price is unknown).
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ alerts:
 FRAUD_DETECTOR = """\
   fraud-detector:
     deployments: [{provider: local, model: fraud-v2}]
+    price: {input: 0.0, output: 0.0}      # self-hosted: priced at zero, knowingly
 """
 
 ENV = {
@@ -123,10 +126,7 @@ NOT_ENFORCED_YET = {
     "models.gpt-4o-mini.circuit_breaker",
     "models.gpt-4o-mini.context_window",
     "models.gpt-4o-mini.max_in_flight",
-    "plans.free.limits",
-    "plans.standard.limits",
     "policies[0].allow_if",
-    "policies[1].limits",
     "policies[2].deny_ips",
 }
 

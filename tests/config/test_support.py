@@ -25,9 +25,7 @@ models:
             "auth.jwt",
         ),
         ("auth: {mtls: {subject_claims: {tenant: O}}}\n", "auth.mtls"),
-        ("plans: {p: {limits: [{requests: 1, per: minute}]}}\n", "plans.p.limits"),
         ("plans: {p: {priority: high}}\n", "plans.p.priority"),
-        ("policies: [{name: n, limits: [{requests: 1, per: second}]}]\n", "policies[0].limits"),
         ("policies: [{name: n, allow_if: 'true'}]\n", "policies[0].allow_if"),
         ("policies: [{name: n, deny_if: 'true'}]\n", "policies[0].deny_if"),
         ("policies: [{name: n, deny_ips: [10.0.0.0/8]}]\n", "policies[0].deny_ips"),
@@ -60,3 +58,27 @@ def test_model_settings_not_enforced_yet_are_refused(model_extra: str, key: str)
 def test_defaults_are_not_flagged() -> None:
     text = BASE + "plans: {p: {priority: normal, limits: []}}\nserver: {trusted_proxies: []}\n"
     assert load_config_text(text, env={}).plans["p"].priority == "normal"
+
+
+def test_a_cost_limit_over_an_unpriced_model_is_refused() -> None:
+    text = (
+        "version: 1\nproviders: {local: {type: openai, base_url: 'http://h/v1'}}\n"
+        "models:\n  mine: {deployments: [{provider: local, model: my-model}]}\n"
+        "plans:\n  p:\n    limits:\n      - {cost: 10, per: month}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env={})
+    [problem] = info.value.problems
+    assert problem.path == "plans.p.limits[0]" and problem.line == 8
+    assert "'mine'" in problem.message and "price" in problem.message
+    priced = text.replace("my-model}]}", "my-model}], price: {input: 1, output: 2}}")
+    assert load_config_text(priced, env={}).plans["p"].limits[0].cost == 10
+
+
+def test_a_table_price_is_enough_for_a_cost_limit() -> None:
+    text = (
+        "version: 1\nproviders: {openai: {type: openai, api_key: k}}\n"
+        "models:\n  gpt: {deployments: [{provider: openai, model: gpt-4o-mini-2024-07-18}]}\n"
+        "plans:\n  p:\n    limits:\n      - {cost: 10, per: month}\n"
+    )
+    assert load_config_text(text, env={}).plans["p"].limits[0].cost == 10

@@ -16,6 +16,7 @@ from lockgate.store.repo import Store
 
 from .context import AdminContext
 from .errors import install_error_handlers
+from .limits import LimitsReport, add_limit_routes
 from .routes import add_admin_key_routes, add_app_routes, add_key_routes, add_tenant_routes
 
 
@@ -25,6 +26,7 @@ def create_admin_app(
     admin_auth: Callable[[str], AdminPrincipal | None],
     on_identity_change: Callable[[], Awaitable[None]],
     plan_names: Callable[[], Collection[str]] | None = None,
+    limits_report: LimitsReport | None = None,
 ) -> FastAPI:
     """``plan_names`` lists the configured plans (read per call, so reloads apply); ``None``
     accepts any plan name."""
@@ -42,5 +44,7 @@ def create_admin_app(
     add_app_routes(router)
     add_key_routes(router)
     add_admin_key_routes(router)
+    if limits_report is not None:
+        add_limit_routes(router, limits_report)
     app.include_router(router)
     return app

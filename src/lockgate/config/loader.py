@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from lockgate.config.envref import env_names, resolve_env_refs
 from lockgate.config.models import Config
 from lockgate.config.paths import join_path
+from lockgate.config.pricing import unpriced_cost_limits
 from lockgate.config.support import NOT_YET, unsupported_settings
 
 __all__ = [
@@ -442,6 +443,7 @@ def _load(text: str, env: Mapping[str, str]) -> tuple[Config | None, list[Proble
             Problem(path, lines.get(path), f"{what} {NOT_YET}")
             for path, what in unsupported_settings(cfg)
         ]
+        problems += [Problem(p, lines.get(p), msg) for p, msg in unpriced_cost_limits(cfg)]
     problems = sorted(dict.fromkeys(problems), key=_sort_key)
     return (None if problems else cfg), problems
 

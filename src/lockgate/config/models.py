@@ -227,7 +227,25 @@ class Limit(Strict):
         given = [k for k in ("requests", "tokens", "cost") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a limit names exactly one of requests, tokens or cost")
+        calendar = self.per in ("day", "month")
+        if calendar and self.burst:
+            raise ValueError("burst applies to second, minute and hour limits only")
+        if not calendar and self.tz is not None:
+            raise ValueError("tz applies to day and month limits only")
+        if not calendar and self.alert_at:
+            raise ValueError("alert_at applies to day and month limits (budgets and quotas) only")
         return self
+
+    @property
+    def measure(self) -> Literal["requests", "tokens", "cost"]:
+        if self.requests is not None:
+            return "requests"
+        return "tokens" if self.tokens is not None else "cost"
+
+    @property
+    def amount(self) -> float:
+        value = self.requests if self.requests is not None else self.tokens
+        return float(value if value is not None else self.cost or 0.0)
 
 
 class Plan(Strict):

@@ -34,12 +34,10 @@ def unsupported_settings(cfg: Config) -> Iterator[tuple[str, str]]:
             yield join_path(base, "max_in_flight"), "max_in_flight"
     for name, plan in cfg.plans.items():
         base = join_path("plans", name)
-        if plan.limits:
-            yield join_path(base, "limits"), "limits"
         if plan.priority != "normal":
             yield join_path(base, "priority"), "priority"
     for i, rule in enumerate(cfg.policies):
         base = join_path("policies", i)
-        for key in ("limits", "allow_if", "deny_if", "deny_ips", "allow_ips"):
+        for key in ("allow_if", "deny_if", "deny_ips", "allow_ips"):
             if getattr(rule, key):
                 yield join_path(base, key), key

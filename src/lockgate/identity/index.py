@@ -97,4 +97,5 @@ def _app_principal(app: App, tenant: Tenant) -> Principal:
         roles=app.roles,
         attributes=MappingProxyType({**tenant.attributes, **app.attributes}),
         residency=tenant.residency,
+        plan_owner="app" if app.plan is not None else "tenant",
     )

@@ -28,6 +28,7 @@ class Principal:
     residency: tuple[str, ...]
     user: str | None = None
     expires_at: float | None = None  # epoch seconds
+    plan_owner: str = "tenant"  # where the effective plan is set: "app" or "tenant"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from lockgate.pipeline.policy import Policy
 from lockgate.policies.access import ModelAccess
 from lockgate.policies.authn import ApiKeyAuthn
+from lockgate.policies.limits import LimitsPolicy
 
 if TYPE_CHECKING:
     from lockgate.runtime import Runtime
@@ -19,4 +20,11 @@ if TYPE_CHECKING:
 def build_policies(runtime: Runtime) -> list[Policy]:
     services = runtime.services
     policies: list[Policy] = [ApiKeyAuthn(services.keys), ModelAccess()]
+    limits = runtime.limits
+    if limits:
+        policies.append(
+            LimitsPolicy(
+                limits, services.counters, clock=services.clock, prefix=services.key_prefix
+            )
+        )
     return policies

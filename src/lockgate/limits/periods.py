@@ -1,0 +1,33 @@
+"""Time windows of limits: rolling rates and calendar periods.
+
+``second | minute | hour`` are rolling: a bucket that refills continuously at L per window.
+``day | month`` are calendar periods in UTC or the limit's ``tz``, reset at the boundary; a
+period is named by its start (``2026-12-02`` / ``2026-12``) so its counter key changes at the
+boundary and the old one simply expires.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+ROLLING_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+CALENDAR = frozenset({"day", "month"})
+
+
+def calendar_period(per: str, tz: ZoneInfo | None, now: float) -> tuple[str, float]:
+    """The period containing ``now``: its name and its end (epoch seconds)."""
+    local = datetime.fromtimestamp(now, tz or UTC)
+    if per == "day":
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = _local_midnight(start.date() + timedelta(days=1), start.tzinfo)
+        return start.strftime("%Y-%m-%d"), end
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    end = _local_midnight(start.date().replace(year=year, month=month), start.tzinfo)
+    return start.strftime("%Y-%m"), end
+
+
+def _local_midnight(day: date, tz: tzinfo | None) -> float:
+    """Epoch of 00:00 local time on ``day`` (a DST gap is resolved by zoneinfo's fold=0)."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()

@@ -1,0 +1,176 @@
+"""Limits compiled from a config load: what each limit counts, where, and for whom.
+
+A ``LimitSpec`` is one configured limit with everything the hot path needs resolved: its
+stable id (its YAML path, which also names its counters), the scope, the refill rate or the
+calendar period, and amounts in integer-friendly units (cost in nano-USD, so every backend
+adds the same numbers). ``LimitSet`` answers "which limits apply to this principal calling
+this model", once per (principal shape, model) and cached for the life of the config load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from lockgate.config.models import Config, Limit, PolicyMatch
+from lockgate.config.paths import join_path
+from lockgate.limits.periods import ROLLING_SECONDS
+
+NANO_USD = 1e9  # cost counters count nano-dollars
+
+# Subjects a plan can be attached to; a plan limit without ``scope`` counts per that subject.
+PLAN_OWNERS = ("tenant", "app")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    id: str  # YAML path, e.g. "plans.standard.limits[1]": how messages name it
+    counter: str  # names its counters: stable across reloads that reorder or resize limits
+    owner: str  # "plan 'standard'" | "policy 'flood'"
+    measure: str  # requests | tokens | cost
+    limit: float  # L in the measure's unit (cost: nano-USD)
+    per: str
+    rate: float  # refill per second (rolling); 0 for calendar periods
+    capacity: float  # L + burst (rolling); L (calendar)
+    scope: str  # key | app | tenant | user | ip | global
+    each_model: bool
+    tz: ZoneInfo | None
+    alert_at: tuple[float, ...]
+    fail_open: bool
+
+    @property
+    def calendar(self) -> bool:
+        return self.rate == 0.0
+
+    @property
+    def quota(self) -> bool:
+        """Calendar quotas and cost budgets answer ``insufficient_quota``; rates do not."""
+        return self.calendar or self.measure == "cost"
+
+    def amount_text(self, value: float | None = None) -> str:
+        v = self.limit if value is None else value
+        if self.measure == "cost":
+            return f"${v / NANO_USD:,.2f}"
+        return f"{v:,.0f} {self.measure}" if v != 1 or self.measure != "requests" else "1 request"
+
+    def describe(self) -> str:
+        scope = "" if self.scope == "global" else f" per {self.scope}"
+        each = " and model" if self.each_model else ""
+        return f"{self.owner} limit of {self.amount_text()} per {self.per}{scope}{each}"
+
+
+def compile_limit(
+    lim: Limit, at: str, owner: str, default_scope: str, taken: set[str]
+) -> LimitSpec:
+    scale = NANO_USD if lim.measure == "cost" else 1.0
+    amount = lim.amount * scale
+    window = ROLLING_SECONDS.get(lim.per)
+    fail_open = (
+        lim.on_state_error == "fail_open"
+        if lim.on_state_error is not None
+        else lim.measure != "cost"
+    )
+    scope = lim.scope or default_scope
+    counter = ":".join(
+        (
+            owner.replace("'", "").replace(" ", ":"),
+            lim.measure,
+            lim.per,
+            scope,
+            lim.model or "",
+            lim.tz or "",
+        )
+    )
+    while counter in taken:  # two limits alike but for their amount: keep them apart
+        counter += "+"
+    taken.add(counter)
+    return LimitSpec(
+        id=at,
+        counter=counter,
+        owner=owner,
+        measure=lim.measure,
+        limit=amount,
+        per=lim.per,
+        rate=amount / window if window else 0.0,
+        capacity=amount + (lim.burst * scale if window else 0.0),
+        scope=scope,
+        each_model=lim.model == "each",
+        tz=ZoneInfo(lim.tz) if lim.tz else None,
+        alert_at=tuple(sorted(lim.alert_at)),
+        fail_open=fail_open,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    tenants: frozenset[str]
+    apps: frozenset[str]
+    models: frozenset[str]
+    specs: tuple[LimitSpec, ...]
+
+    def applies(self, tenant: str, app: str, model: str) -> bool:
+        return (
+            (not self.tenants or tenant in self.tenants)
+            and (not self.apps or app in self.apps)
+            and (not self.models or model in self.models)
+        )
+
+
+def _rule(match: PolicyMatch | None, specs: tuple[LimitSpec, ...]) -> _Rule:
+    m = match or PolicyMatch()
+    return _Rule(frozenset(m.tenants), frozenset(m.apps), frozenset(m.models), specs)
+
+
+class LimitSet:
+    """Every limit of a config load, and a cache of which apply to whom."""
+
+    def __init__(self, config: Config) -> None:
+        self._plans: dict[tuple[str, str], tuple[LimitSpec, ...]] = {}
+        for name, plan in config.plans.items():
+            base = join_path(join_path("plans", name), "limits")
+            for owner in PLAN_OWNERS:
+                taken: set[str] = set()
+                self._plans[(name, owner)] = tuple(
+                    compile_limit(lim, join_path(base, i), f"plan '{name}'", owner, taken)
+                    for i, lim in enumerate(plan.limits)
+                )
+        rules = []
+        taken = set()
+        for i, rule in enumerate(config.policies):
+            base = join_path(join_path("policies", i), "limits")
+            specs = tuple(
+                compile_limit(lim, join_path(base, j), f"policy '{rule.name}'", "tenant", taken)
+                for j, lim in enumerate(rule.limits)
+            )
+            if specs:
+                rules.append(_rule(rule.match, specs))
+        self._rules = tuple(rules)
+        self._default_plan = config.default_plan
+        self._cache: dict[tuple[str | None, str, str, str, str], tuple[LimitSpec, ...]] = {}
+
+    def __bool__(self) -> bool:
+        return any(self._plans.values()) or bool(self._rules)
+
+    def all_specs(self) -> Iterable[LimitSpec]:
+        seen: set[str] = set()
+        for specs in (*self._plans.values(), *(r.specs for r in self._rules)):
+            for spec in specs:
+                if spec.id not in seen:
+                    seen.add(spec.id)
+                    yield spec
+
+    def applicable(
+        self, plan: str | None, plan_owner: str, tenant: str, app: str, model: str
+    ) -> tuple[LimitSpec, ...]:
+        key = (plan, plan_owner, tenant, app, model)
+        found = self._cache.get(key)
+        if found is None:
+            effective = plan or self._default_plan
+            owner = plan_owner if plan else "tenant"
+            specs = list(self._plans.get((effective, owner), ())) if effective else []
+            for rule in self._rules:
+                if rule.applies(tenant, app, model):
+                    specs.extend(rule.specs)
+            found = self._cache[key] = tuple(specs)
+        return found
