@@ -16,7 +16,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ class Gateway:
         reload_interval: float = 1.0,
         tune_gc: bool = False,
         key_prefix: str = "lg:",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -80,6 +81,7 @@ class Gateway:
             alerts=self.alerts,
             counters=self.counters,
             key_prefix=key_prefix,
+            clock=clock,
         )
         self.runtime = Runtime(config, self.upstream, self.services)
         self.router = Router()
@@ -125,9 +127,24 @@ class Gateway:
         runtime = self.runtime
         models = runtime.allowed_models(subject.plan, subject.roles)
         rows = await limits_report(
-            runtime.limits, self.counters, models, subject, time.time(), self.services.key_prefix
+            runtime.limits,
+            self.counters,
+            models,
+            subject,
+            self.services.clock(),
+            self.services.key_prefix,
         )
-        return {"rows": rows, "queues": []}
+        queues = [
+            {
+                "model": name,
+                "max_in_flight": g.capacity,
+                "in_flight": g.in_flight,
+                "queued": g.queued,
+            }
+            for name, g in sorted(self.services.gates.items())
+            if name in runtime.models
+        ]
+        return {"rows": rows, "queues": queues}
 
     def _budget_alert(self, check: Check, threshold: float, settled: float) -> None:
         self.alerts.emit("budget.threshold", budget_event(check, threshold, settled))

@@ -70,9 +70,11 @@ def validate(file: str) -> None:
 
 def _register() -> None:
     from lockgate.admin.cli import identity_commands
+    from lockgate.limits.cli import limits_command
     from lockgate.mock.cli import mock_upstream_command
 
     main.add_command(mock_upstream_command(), "mock-upstream")
+    main.add_command(limits_command())
     for command in identity_commands():
         main.add_command(command)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from lockgate.alerts import AlertDispatcher
 from lockgate.identity.index import KeyIndex
 from lockgate.limits.counters import Counters
+from lockgate.limits.gate import PriorityGate
 from lockgate.limits.memory import MemoryCounters
 from lockgate.policies.authn import KeyLookup
 from lockgate.state import MemoryState, StateBackend
@@ -31,3 +32,4 @@ class Services:
     alerts: AlertDispatcher | None = None
     counters: Counters = field(default_factory=MemoryCounters)  # limit counters
     key_prefix: str = "lg:"  # of every key Lockgate writes in the state backend
+    gates: dict[str, PriorityGate] = field(default_factory=dict)  # max_in_flight, per model

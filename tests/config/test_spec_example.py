@@ -125,7 +125,6 @@ NOT_ENFORCED_YET = {
     "auth.mtls",
     "models.gpt-4o-mini.circuit_breaker",
     "models.gpt-4o-mini.context_window",
-    "models.gpt-4o-mini.max_in_flight",
     "policies[0].allow_if",
     "policies[2].deny_ips",
 }

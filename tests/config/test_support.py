@@ -25,7 +25,6 @@ models:
             "auth.jwt",
         ),
         ("auth: {mtls: {subject_claims: {tenant: O}}}\n", "auth.mtls"),
-        ("plans: {p: {priority: high}}\n", "plans.p.priority"),
         ("policies: [{name: n, allow_if: 'true'}]\n", "policies[0].allow_if"),
         ("policies: [{name: n, deny_if: 'true'}]\n", "policies[0].deny_if"),
         ("policies: [{name: n, deny_ips: [10.0.0.0/8]}]\n", "policies[0].deny_ips"),
@@ -45,7 +44,6 @@ def test_a_setting_not_enforced_yet_is_refused(extra: str, path: str) -> None:
     [
         ("    circuit_breaker: {window: 30s}\n", "circuit_breaker"),
         ("    context_window: 1000\n", "context_window"),
-        ("    max_in_flight: 4\n", "max_in_flight"),
     ],
 )
 def test_model_settings_not_enforced_yet_are_refused(model_extra: str, key: str) -> None:

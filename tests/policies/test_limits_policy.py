@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -216,3 +217,63 @@ async def test_upstream_failure_before_output_gives_the_tokens_back(
         assert r.status_code == 503
         [row] = await report(gw, tenant="acme")
         assert row["used"] == 0
+
+
+async def test_max_in_flight_queues_then_refuses_after_queue_timeout(inproc: Any) -> None:
+    doc = config([])
+    doc["models"]["chat"].update({"max_in_flight": 1, "queue_timeout": "30s"})
+    doc["models"]["other"].update({"max_in_flight": 1, "queue_timeout": "10ms"})
+    async with inproc(doc) as gw:
+        key = await gw.key()
+        busy = gw.gw.services.gates["other"]
+        assert await busy.acquire(0, 1.0)  # another call holds the only slot
+        r = await post(gw, key, chat("other"))
+        assert r.status_code == 429 and r.json()["error"]["code"] == "model_busy"
+        assert "max_in_flight 1" in r.json()["error"]["message"]
+        busy.release()
+        gate = gw.gw.services.gates["chat"]
+        assert await gate.acquire(0, 1.0)
+        waiting = asyncio.create_task(post(gw, key, chat()))
+        for _ in range(10_000):  # let the request reach the queue
+            if gate.queued:
+                break
+            await asyncio.sleep(0)
+        r = await gw.client.get(
+            "/admin/v1/limits?tenant=acme", headers={"authorization": f"Bearer {ADMIN}"}
+        )
+        queues = {q["model"]: q for q in r.json()["queues"]}
+        assert queues["chat"] == {"model": "chat", "max_in_flight": 1, "in_flight": 1, "queued": 1}
+        gate.release()
+        assert (await waiting).status_code == 200
+        assert gate.in_flight == 0  # the request gave its slot back at completion
+
+
+async def test_a_monthly_quota_resets_at_the_month_end_in_its_tz(inproc: Any) -> None:
+    now = [datetime(2026, 1, 31, 22, 59, 0, tzinfo=UTC).timestamp()]  # 23:59 in Berlin
+    limits = [{"requests": 2, "per": "month", "tz": "Europe/Berlin"}]
+    async with inproc(config(limits), clock=lambda: now[0]) as gw:
+        key = await gw.key()
+        assert [(await post(gw, key, chat())).status_code for _ in range(3)] == [200, 200, 429]
+        r = await post(gw, key, chat())
+        assert r.json()["error"]["code"] == "insufficient_quota"
+        assert r.headers["retry-after"] == "60"  # a minute to midnight, Berlin time
+        now[0] += 60  # February in Berlin (still January in UTC)
+        assert (await post(gw, key, chat())).status_code == 200
+
+
+async def test_a_reload_adds_changes_and_removes_limits(inproc: Any) -> None:
+    from lockgate.config.models import Config
+
+    def load(limits: list[dict[str, Any]]) -> Config:
+        storage = gw.gw.config.storage
+        return Config.model_validate({"version": 1, "storage": storage, **config(limits)})
+
+    async with inproc(config([])) as gw:
+        key = await gw.key()
+        assert [(await post(gw, key, chat())).status_code for _ in range(3)] == [200] * 3
+        await gw.gw.apply_config(load([{"requests": 1, "per": "day"}]))
+        assert [(await post(gw, key, chat())).status_code for _ in range(2)] == [200, 429]
+        await gw.gw.apply_config(load([{"requests": 3, "per": "day"}]))  # same counter, raised
+        assert [(await post(gw, key, chat())).status_code for _ in range(3)] == [200, 200, 429]
+        await gw.gw.apply_config(load([]))
+        assert (await post(gw, key, chat())).status_code == 200

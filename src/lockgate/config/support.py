@@ -30,12 +30,6 @@ def unsupported_settings(cfg: Config) -> Iterator[tuple[str, str]]:
             yield join_path(base, "circuit_breaker"), "circuit_breaker"
         if model.context_window is not None:
             yield join_path(base, "context_window"), "context_window"
-        if model.max_in_flight is not None:
-            yield join_path(base, "max_in_flight"), "max_in_flight"
-    for name, plan in cfg.plans.items():
-        base = join_path("plans", name)
-        if plan.priority != "normal":
-            yield join_path(base, "priority"), "priority"
     for i, rule in enumerate(cfg.policies):
         base = join_path("policies", i)
         for key in ("allow_if", "deny_if", "deny_ips", "allow_ips"):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from lockgate.pipeline.policy import Policy
 from lockgate.policies.access import ModelAccess
 from lockgate.policies.authn import ApiKeyAuthn
+from lockgate.policies.concurrency import ConcurrencyPolicy
 from lockgate.policies.limits import LimitsPolicy
 
 if TYPE_CHECKING:
@@ -27,4 +28,6 @@ def build_policies(runtime: Runtime) -> list[Policy]:
                 limits, services.counters, clock=services.clock, prefix=services.key_prefix
             )
         )
+    if any(m.max_in_flight is not None for m in runtime.config.models.values()):
+        policies.append(ConcurrencyPolicy(runtime.config, services.gates))
     return policies
