@@ -88,7 +88,7 @@ def run_all(procs: Procs, res: Results, tmp: Path) -> None:
     lg: Target | None = None
     if "lockgate" in wanted:
         try:
-            lg = start_lockgate(procs, tmp, direct.port, mock_port)
+            lg = start_lockgate(procs, tmp, direct.port, mock_port, a.state)
         except (RuntimeError, httpx.HTTPError) as exc:
             err = f"did not start: {exc}\n{procs.log_tail('lockgate')}"
             lg = Target("lockgate", 0, "bench-chat", error=err)
@@ -141,6 +141,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=float,
         default=20,
         help="before each run wait up to S seconds for other processes to idle (default 20)",
+    )
+    p.add_argument(
+        "--state",
+        default="memory",
+        help="Lockgate's state backend: memory (default) or a redis:// URL (limits in Redis)",
     )
     p.add_argument("--ttft-n", type=int, default=200, help="streaming requests per side/round")
     p.add_argument("--soak", type=int, default=0, help="also send N requests, RSS every 100k")

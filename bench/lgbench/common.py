@@ -46,11 +46,13 @@ CANNED_COMPLETION: dict[str, Any] = {
     "system_fingerprint": None,
 }
 POLICY_NOTE = (
-    "Policies on the Lockgate path: key authentication (a key created through the admin API,"
-    " sent as Bearer) and plan model access (`plans.bench` lists the models). SPEC section 6"
-    " asks for requests+tokens+cost limits and usage logging as well; `lockgate.bench.yaml.tmpl`"
-    " configures none because they were not built when this harness was written — add them there"
-    " once they exist. Until then these figures are for a lighter policy set than the SPEC's."
+    "Policies on the Lockgate path (SPEC section 6's set): key authentication (a key created"
+    " through the admin API, sent as Bearer), plan model access, and the plan's requests, tokens"
+    " and cost limits (`plans.bench` in `lockgate.bench.yaml.tmpl`: every request reserves its"
+    " prompt tokens counted with the tokenizer plus max_tokens and their cost, and settles to the"
+    " upstream's usage after the response). Limits are set high enough never to refuse during a"
+    " run. State backend: see the command (`--state`, default memory). Usage logging is not"
+    " built yet and is not on the path."
 )
 CONTENT_RE = re.compile(rb'"content"\s*:\s*"[^"]')
 

@@ -100,7 +100,9 @@ def start_mock(procs: Procs) -> tuple[int, subprocess.Popen[bytes]]:
     return port, proc
 
 
-def start_lockgate(procs: Procs, tmp: Path, upstream: int, mock: int) -> Target:
+def start_lockgate(
+    procs: Procs, tmp: Path, upstream: int, mock: int, state: str = "memory"
+) -> Target:
     admin_key = "lga-bench-" + secrets.token_hex(20)
     conf = tmp / "lockgate.bench.yaml"
     conf.write_text(
@@ -109,6 +111,7 @@ def start_lockgate(procs: Procs, tmp: Path, upstream: int, mock: int) -> Target:
             db_path=tmp / "lockgate.db",
             upstream_port=upstream,
             mock_port=mock,
+            state=state,
         )
     )
     port = free_port()

@@ -21,6 +21,7 @@ BASE = LimitSpec(
     tz=None,
     alert_at=(),
     fail_open=True,
+    limit_header=b"8",
 )
 REQUESTS = BASE  # 8 per second, burst 2
 TOKENS = replace(

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from lockgate.limits.spec import LimitSpec
 
 NEVER = math.inf  # a request larger than the limit's whole capacity: waiting will not help
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+# Named tuples, not dataclasses: several are built per request on the hot path.
+
+
+class Check(NamedTuple):
     spec: LimitSpec
     key: str  # the counter's key; its hash tag groups counters one Redis call may touch
     tag: str
@@ -29,18 +30,16 @@ class Check:
     @property
     def tracked(self) -> bool:
         """Tokens and cost are reserved, then settled; a request count is final at once."""
-        return self.spec.measure != "requests"
+        return self.spec.tracked
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     remaining: float  # after this request when admitted, else what is available now
     reset: float  # seconds until the counter is back to its full allowance
     wait: float  # 0 when this limit admits; seconds until it would; NEVER
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     admitted: bool
     outcomes: tuple[Outcome, ...]
 

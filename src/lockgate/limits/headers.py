@@ -28,31 +28,22 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
-def _tightest(
-    checks: Sequence[Check], outcomes: Sequence[Outcome], measure: str
-) -> tuple[Check, Outcome] | None:
-    best: tuple[Check, Outcome] | None = None
-    for check, outcome in zip(checks, outcomes, strict=True):
-        if check.spec.measure != measure:
-            continue
-        if (
-            best is None
-            or outcome.remaining / check.spec.limit < best[1].remaining / best[0].spec.limit
-        ):
-            best = (check, outcome)
-    return best
-
-
 def rate_headers(
     checks: Sequence[Check], outcomes: Sequence[Outcome], now: float, anthropic: bool
 ) -> Headers:
-    out: Headers = []
-    for measure in ("requests", "tokens"):
-        found = _tightest(checks, outcomes, measure)
-        if found is None:
+    # one pass: the check with the smallest share left, per measure
+    best: dict[str, tuple[float, Check, Outcome]] = {}
+    for check, outcome in zip(checks, outcomes, strict=True):
+        measure = check.spec.measure
+        if measure == "cost":
             continue
-        check, outcome = found
-        limit = str(int(check.spec.limit)).encode()
+        share = outcome.remaining / check.spec.limit
+        held = best.get(measure)
+        if held is None or share < held[0]:
+            best[measure] = (share, check, outcome)
+    out: Headers = []
+    for measure, (_, check, outcome) in best.items():
+        limit = check.spec.limit_header
         remaining = str(max(0, math.floor(outcome.remaining))).encode()
         m = measure.encode()
         out += [

@@ -41,13 +41,19 @@ def scope_value(spec: LimitSpec, who: Subject) -> tuple[str, str]:
     return "*", "g"
 
 
-def counter_check(
-    spec: LimitSpec, who: Subject, model: str, now: float, amount: float, prefix: str
-) -> Check:
+def counter_base(spec: LimitSpec, who: Subject, model: str, prefix: str) -> tuple[str, str]:
+    """(key without the calendar period, hash tag)."""
     value, tag = scope_value(spec, who)
     key = f"{prefix}{{{tag}}}:{spec.counter}:{value}"
     if spec.each_model:
         key += ":" + model
+    return key, tag
+
+
+def counter_check(
+    spec: LimitSpec, who: Subject, model: str, now: float, amount: float, prefix: str
+) -> Check:
+    key, tag = counter_base(spec, who, model, prefix)
     reset_at = 0.0
     if spec.calendar:
         period, reset_at = calendar_period(spec.per, spec.tz, now)

@@ -69,16 +69,23 @@ class MemoryCounters:
         return self.admit_now(checks, now)
 
     def admit_now(self, checks: Sequence[Check], now: float) -> Decision:
-        cells = [self._cell(c, now) for c in checks]
-        outcomes = tuple(self._outcome(c, cell, now) for c, cell in zip(checks, cells, strict=True))
-        admitted = all(o.wait == 0.0 for o in outcomes)
+        cells = []
+        outcomes = []
+        admitted = True
+        for check in checks:
+            cell = self._cell(check, now)
+            cells.append(cell)
+            outcome = self._outcome(check, cell, now)
+            outcomes.append(outcome)
+            if outcome.wait:
+                admitted = False
         if admitted:
             for check, cell in zip(checks, cells, strict=True):
                 cell.value += -check.amount if check.spec.rate else check.amount
         self._admits += 1
         if self._admits % SWEEP_EVERY == 0 and now - self._swept >= SWEEP_AFTER:
             self._sweep(now)
-        return Decision(admitted, outcomes)
+        return Decision(admitted, tuple(outcomes))
 
     def settle(
         self, checks: Sequence[Check], actuals: Sequence[float], now: float, rid: str

@@ -17,15 +17,34 @@ CALENDAR = frozenset({"day", "month"})
 
 def calendar_period(per: str, tz: ZoneInfo | None, now: float) -> tuple[str, float]:
     """The period containing ``now``: its name and its end (epoch seconds)."""
+    name, _, end = calendar_bounds(per, tz, now)
+    return name, end
+
+
+def calendar_bounds(per: str, tz: ZoneInfo | None, now: float) -> tuple[str, float, float]:
+    """The period containing ``now``: its name, start and end (epoch seconds)."""
     local = datetime.fromtimestamp(now, tz or UTC)
     if per == "day":
         start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         end = _local_midnight(start.date() + timedelta(days=1), start.tzinfo)
-        return start.strftime("%Y-%m-%d"), end
+        return start.strftime("%Y-%m-%d"), start.timestamp(), end
     start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
     end = _local_midnight(start.date().replace(year=year, month=month), start.tzinfo)
-    return start.strftime("%Y-%m"), end
+    return start.strftime("%Y-%m"), start.timestamp(), end
+
+
+class PeriodCache:
+    """The current period of each (per, tz), recomputed only when ``now`` leaves it."""
+
+    def __init__(self) -> None:
+        self._current: dict[tuple[str, ZoneInfo | None], tuple[str, float, float]] = {}
+
+    def period(self, per: str, tz: ZoneInfo | None, now: float) -> tuple[str, float]:
+        hit = self._current.get((per, tz))
+        if hit is None or not hit[1] <= now < hit[2]:
+            hit = self._current[(per, tz)] = calendar_bounds(per, tz, now)
+        return hit[0], hit[2]
 
 
 def _local_midnight(day: date, tz: tzinfo | None) -> float:

@@ -79,7 +79,7 @@ async def limits_report(
     seen: dict[tuple[str, str], tuple[LimitSpec, str]] = {}
     app_name = s.app_name or ""
     for model in sorted(models):
-        for spec in limits.applicable(s.plan, s.plan_owner, s.tenant, app_name, model):
+        for spec in limits.applicable(s.plan, s.plan_owner, s.tenant, app_name, model).specs:
             seen.setdefault((spec.counter, model if spec.each_model else ""), (spec, model))
     app = s.app_id or ""
     key = s.key_id or app

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from lockgate.config.models import Config, Limit, PolicyMatch
@@ -38,10 +39,16 @@ class LimitSpec:
     tz: ZoneInfo | None
     alert_at: tuple[float, ...]
     fail_open: bool
+    limit_header: bytes  # the limit as an x-ratelimit-limit-* value
 
     @property
     def calendar(self) -> bool:
         return self.rate == 0.0
+
+    @property
+    def tracked(self) -> bool:
+        """Tokens and cost are reserved, then settled; a request count is final at once."""
+        return self.measure != "requests"
 
     @property
     def quota(self) -> bool:
@@ -99,6 +106,25 @@ def compile_limit(
         tz=ZoneInfo(lim.tz) if lim.tz else None,
         alert_at=tuple(sorted(lim.alert_at)),
         fail_open=fail_open,
+        limit_header=str(int(amount)).encode(),
+    )
+
+
+class Applicable(NamedTuple):
+    """The limits that apply to one principal shape calling one model."""
+
+    specs: tuple[LimitSpec, ...]
+    by_ip: bool  # some limit counts per client IP
+    by_user: bool  # some limit counts per end user
+    sized: bool  # some limit counts tokens or cost: the request must be measured
+
+
+def _applicable(specs: tuple[LimitSpec, ...]) -> Applicable:
+    return Applicable(
+        specs,
+        any(s.scope == "ip" for s in specs),
+        any(s.scope == "user" for s in specs),
+        any(s.tracked for s in specs),
     )
 
 
@@ -147,7 +173,7 @@ class LimitSet:
                 rules.append(_rule(rule.match, specs))
         self._rules = tuple(rules)
         self._default_plan = config.default_plan
-        self._cache: dict[tuple[str | None, str, str, str, str], tuple[LimitSpec, ...]] = {}
+        self._cache: dict[tuple[str | None, str, str, str, str], Applicable] = {}
 
     def __bool__(self) -> bool:
         return any(self._plans.values()) or bool(self._rules)
@@ -162,7 +188,7 @@ class LimitSet:
 
     def applicable(
         self, plan: str | None, plan_owner: str, tenant: str, app: str, model: str
-    ) -> tuple[LimitSpec, ...]:
+    ) -> Applicable:
         key = (plan, plan_owner, tenant, app, model)
         found = self._cache.get(key)
         if found is None:
@@ -172,5 +198,5 @@ class LimitSet:
             for rule in self._rules:
                 if rule.applies(tenant, app, model):
                     specs.extend(rule.specs)
-            found = self._cache[key] = tuple(specs)
+            found = self._cache[key] = _applicable(tuple(specs))
         return found

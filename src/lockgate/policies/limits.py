@@ -22,8 +22,9 @@ from lockgate.errors import GatewayError, QuotaExceeded, RateLimited, ServiceUna
 from lockgate.identity.principal import Principal
 from lockgate.limits.counters import NEVER, Check, Counters, Decision, StateUnavailable
 from lockgate.limits.headers import duration, rate_headers
-from lockgate.limits.keys import Subject, counter_check
-from lockgate.limits.spec import NANO_USD, LimitSet, LimitSpec
+from lockgate.limits.keys import Subject, counter_base
+from lockgate.limits.periods import PeriodCache
+from lockgate.limits.spec import NANO_USD, Applicable, LimitSet
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Phase
 from lockgate.runtime import ModelRoute
@@ -35,6 +36,7 @@ log = logging.getLogger("lockgate.limits")
 
 RESERVATION_GRACE = 60.0  # seconds a reservation outlives the request's own deadline
 LIMITED_ROUTES = frozenset({"chat", "embeddings"})
+KEY_CACHE_SIZE = 100_000  # callers x models whose counter keys are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class LimitsPolicy:
         self._counters = counters
         self._clock = clock
         self._prefix = prefix
+        self._periods = PeriodCache()
+        self._key_cache: dict[tuple[object, ...], tuple[tuple[str, str], ...]] = {}
         self.fail_open_admits = 0
 
     # --- admission -------------------------------------------------------------------------
@@ -66,11 +70,11 @@ class LimitsPolicy:
         p, route = ctx.principal, ctx.model_route
         if ctx.route not in LIMITED_ROUTES or p is None or route is None:
             return None
-        specs = self._limits.applicable(p.plan, p.plan_owner, p.tenant_name, p.app_name, route.name)
-        if not specs:
+        found = self._limits.applicable(p.plan, p.plan_owner, p.tenant_name, p.app_name, route.name)
+        if not found.specs:
             return None
         now = self._clock()
-        checks = self.checks(ctx, p, route, specs, now)
+        checks = self.checks(ctx, p, route, found, now)
         expires = now + route.timeouts.total + route.queue_timeout + RESERVATION_GRACE
         try:
             decision = await self._counters.admit(checks, now, ctx.request_id, expires)
@@ -88,22 +92,46 @@ class LimitsPolicy:
         ctx: RequestContext,
         p: Principal,
         route: ModelRoute,
-        specs: Sequence[LimitSpec],
+        found: Applicable,
         now: float,
     ) -> tuple[Check, ...]:
         tokens = cost = 0.0
-        if any(s.measure != "requests" for s in specs):
+        if found.sized:
             prompt, output = self._sizes(ctx, route)
             tokens = float(prompt + output)
             cost = round(tokens_cost(prompt, output, route.price) * NANO_USD)
-        user = p.user or (ctx.chat.user if ctx.chat is not None else None)
-        key = p.key_id or p.app_id
-        who = Subject(p.tenant_name, p.app_id, key, user or key, ctx.client_ip)
-        amounts = {"requests": 1.0, "tokens": tokens, "cost": cost}
-        return tuple(
-            counter_check(spec, who, route.name, now, amounts[spec.measure], self._prefix)
-            for spec in specs
-        )
+        bases = self._bases(ctx, p, route.name, found)
+        periods = self._periods
+        out = []
+        for spec, (base, tag) in zip(found.specs, bases, strict=True):
+            measure = spec.measure
+            amount = 1.0 if measure == "requests" else tokens if measure == "tokens" else cost
+            if spec.rate:
+                out.append(Check(spec, base, tag, amount, 0.0))
+            else:
+                period, reset_at = periods.period(spec.per, spec.tz, now)
+                out.append(Check(spec, base + ":" + period, tag, amount, reset_at))
+        return tuple(out)
+
+    def _bases(
+        self, ctx: RequestContext, p: Principal, model: str, found: Applicable
+    ) -> tuple[tuple[str, str], ...]:
+        """Each limit's counter key (without its period) for this caller: computed once per
+        caller, model, and (only when a limit counts per IP or user) IP or user."""
+        ip = ctx.client_ip if found.by_ip else ""
+        user = ""
+        if found.by_user:
+            user = p.user or (ctx.chat.user if ctx.chat is not None else None) or ""
+        ident = (p.tenant_name, p.app_id, p.key_id, model, ip, user, id(found))
+        bases = self._key_cache.get(ident)
+        if bases is None:
+            if len(self._key_cache) >= KEY_CACHE_SIZE:
+                self._key_cache.clear()
+            key = p.key_id or p.app_id
+            who = Subject(p.tenant_name, p.app_id, key, user or key, ip)
+            bases = tuple(counter_base(s, who, model, self._prefix) for s in found.specs)
+            self._key_cache[ident] = bases
+        return bases
 
     def _sizes(self, ctx: RequestContext, route: ModelRoute) -> tuple[int, int]:
         """(prompt tokens, most output tokens) of the request, counted once per request."""
