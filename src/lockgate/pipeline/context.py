@@ -41,6 +41,8 @@ class RequestContext:
     status: int = 200
     error: GatewayError | None = None
     decided_by: str | None = None  # the policy that rejected or answered the request
+    cache: str | None = None  # hit | miss | bypass, on routes whose model caches
+    cache_saved_tokens: int = 0  # tokens a cache hit did not spend upstream
     first_token_at: float | None = None
     finished_at: float | None = None
     client_disconnected: bool = False
