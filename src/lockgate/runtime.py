@@ -147,3 +147,7 @@ class Runtime:
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+        for policy in self.pipeline.policies:
+            close = getattr(policy, "aclose", None)
+            if close is not None:
+                await close()

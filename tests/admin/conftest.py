@@ -33,7 +33,9 @@ class Gateway:
     changes: int = 0
 
     def refresh(self) -> None:
-        self.index = KeyIndex.from_snapshot(self.store.load_identity(), bootstrap_admin_keys=[ROOT])
+        self.index = KeyIndex.from_snapshot(
+            self.store.load_identity(), hasher=self.store.key_hasher(), bootstrap_admin_keys=[ROOT]
+        )
 
     async def on_change(self) -> None:
         self.changes += 1

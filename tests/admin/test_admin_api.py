@@ -27,7 +27,7 @@ async def test_tenant_routes(client: httpx.AsyncClient, gateway: Any) -> None:
         r.status_code == 200 and r.json()["plan"] is None and r.json()["attributes"] == {"d": "x"}
     )
     assert (await client.get("/tenants/acme")).json()["residency"] == ["eu"]
-    assert (await client.delete("/tenants/acme")).status_code == 204
+    assert (await client.delete("/tenants/acme?cascade=true")).status_code == 204
     _error(await client.get("/tenants/acme"), 404)
 
 

@@ -84,6 +84,6 @@ async def test_developer_manages_apps_and_keys_but_not_policy_fields(
 
 async def test_deleting_a_tenant_ends_its_admin_keys(client: httpx.AsyncClient) -> None:
     ids = await _setup(client)
-    assert (await client.delete("/tenants/acme")).status_code == 204
+    assert (await client.delete("/tenants/acme?cascade=true")).status_code == 204
     r = await client.get("/tenants", headers=ids["tenant-admin"])
     assert r.status_code == 401

@@ -17,29 +17,6 @@ models:
 
 
 @pytest.mark.parametrize(
-    ("extra", "path"),
-    [
-        ("server: {trusted_proxies: [10.0.0.0/8]}\n", "server.trusted_proxies"),
-        (
-            "auth: {jwt: [{issuer: i, audience: a, jwks: {keys: []}}]}\n",
-            "auth.jwt",
-        ),
-        ("auth: {mtls: {subject_claims: {tenant: O}}}\n", "auth.mtls"),
-        ("policies: [{name: n, allow_if: 'true'}]\n", "policies[0].allow_if"),
-        ("policies: [{name: n, deny_if: 'true'}]\n", "policies[0].deny_if"),
-        ("policies: [{name: n, deny_ips: [10.0.0.0/8]}]\n", "policies[0].deny_ips"),
-        ("policies: [{name: n, allow_ips: [10.0.0.0/8]}]\n", "policies[0].allow_ips"),
-    ],
-)
-def test_a_setting_not_enforced_yet_is_refused(extra: str, path: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config_text(BASE + extra, env={})
-    [problem] = info.value.problems
-    assert problem.path == path and problem.line is not None
-    assert "not supported yet" in problem.message
-
-
-@pytest.mark.parametrize(
     ("model_extra", "key"),
     [
         ("    circuit_breaker: {window: 30s}\n", "circuit_breaker"),

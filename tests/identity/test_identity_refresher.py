@@ -9,6 +9,7 @@ import pytest
 
 from lockgate.identity import IdentityRefresher, KeyIndex
 from lockgate.store import IdentitySnapshot, Store
+from lockgate.store.keyhash import KeyHasher
 
 
 @pytest.fixture
@@ -78,6 +79,9 @@ class FlakySource:
 
     def load_identity(self) -> IdentitySnapshot:
         return IdentitySnapshot(self.version)
+
+    def key_hasher(self) -> KeyHasher:
+        return KeyHasher(b"0123456789abcdef")
 
 
 async def test_failures_are_logged_and_retried(caplog: pytest.LogCaptureFixture) -> None:

@@ -75,7 +75,10 @@ def test_deleting_a_tenant_cascades(store: Store) -> None:
     app_id = _app(store)
     key = store.create_key(app_id).key
     store.create_admin_key("tenant-admin", "acme")
-    store.delete_tenant("acme")
+    with pytest.raises(ConflictError, match="cascade=true"):
+        store.delete_tenant("acme")
+    assert store.get_key(key.id) == key  # nothing half-deleted
+    store.delete_tenant("acme", cascade=True)
     with pytest.raises(NotFoundError):
         store.get_key(key.id)
     snap = store.load_identity()
@@ -91,7 +94,8 @@ def test_key_secret_format_and_only_hash_stored(store: Store) -> None:
         rows = conn.execute(sa.text("select * from api_keys")).all()
     dump = repr(rows)
     assert secret not in dump and secret[10:] not in dump
-    assert hashlib.sha256(secret.encode()).hexdigest() in dump
+    assert hashlib.sha256(secret.encode()).hexdigest() not in dump  # keyed, not plain
+    assert store.key_hasher().hash(secret) in dump and "'hmac'" in dump
     listed = store.list_keys(created.key.app_id)
     assert [k.prefix for k in listed] == [secret[:10]]
     assert not hasattr(listed[0], "hash")
@@ -114,14 +118,24 @@ def test_rotate_keeps_old_key_for_grace(store: Store) -> None:
 def test_revoke_and_expiry_remove_keys_from_the_snapshot(store: Store) -> None:
     app_id = _app(store)
     revoked = store.create_key(app_id).key
-    expired = store.create_key(app_id, expires_at=datetime.now(UTC) - timedelta(seconds=1)).key
-    future = store.create_key(app_id, expires_at=datetime.now(UTC) + timedelta(hours=1)).key
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    expired = store.create_key(app_id, expires_at=soon).key
+    store._now = lambda: soon + timedelta(seconds=1)  # the store's clock passes the expiry
+    future = store.create_key(app_id, expires_at=soon + timedelta(hours=1)).key
     store.revoke_key(revoked.id)
     assert store.get_key(revoked.id).revoked_at is not None
     assert {k.id for k in store.load_identity().keys} == {future.id}
     assert {k.id for k in store.list_keys(app_id)} == {revoked.id, expired.id, future.id}
     with pytest.raises(ValidationError):
         store.rotate_key(revoked.id)
+
+
+def test_an_expiry_in_the_past_is_refused_and_nothing_is_written(store: Store) -> None:
+    app_id = _app(store)
+    version = store.identity_version()
+    with pytest.raises(ValidationError, match="expires_at must be in the future"):
+        store.create_key(app_id, expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert store.list_keys(app_id) == [] and store.identity_version() == version
 
 
 def test_identity_version_increments_on_every_mutation(store: Store) -> None:
@@ -164,7 +178,7 @@ def test_admin_keys(store: Store) -> None:
     store.create_tenant("acme")
     created = store.create_admin_key("tenant-admin", "acme")
     assert created.secret.startswith("lga-") and created.key.tenant == "acme"
-    found = store.get_admin_key_by_hash(hashlib.sha256(created.secret.encode()).hexdigest())
+    found = store.get_admin_key_by_hash(store.key_hasher().hash(created.secret))
     assert found == created.key
     with pytest.raises(ValidationError):
         store.create_admin_key("developer")

@@ -1,7 +1,8 @@
 """Who may do what in the admin API.
 
-platform-admin: everything. tenant-admin: its tenant's apps and keys. developer: apps and keys
-in its tenant. auditor: reads only (optionally one tenant). A tenant-scoped caller gets 404 for
+platform-admin: everything. tenant-admin: its tenant's apps, keys and admin keys (it may
+give out tenant-admin, developer and auditor keys of its own tenant). developer: apps and
+keys in its tenant. auditor: reads only (optionally one tenant). A tenant-scoped caller gets 404 for
 another tenant's objects, the same answer as for objects that do not exist, so it cannot infer
 them. Fields that decide policy outcomes (``plan``, ``roles``, ``attributes``) and tenants
 themselves are platform-admin's to set, so no tenant-scoped key can raise its own limits.
@@ -40,3 +41,18 @@ def require_policy_fields(p: AdminPrincipal, given: set[str]) -> None:
         raise PermissionDenied(
             f"only a platform-admin key may set {', '.join(fields)}", param=fields[0]
         )
+
+
+def require_key_manager(p: AdminPrincipal) -> None:
+    if p.role not in ("platform-admin", "tenant-admin"):
+        raise PermissionDenied("only a platform-admin or tenant-admin key may manage admin keys")
+
+
+def require_admin_key_grant(p: AdminPrincipal, role: str, tenant: str | None) -> None:
+    """A tenant-admin may create keys of its own tenant only, never a platform-wide one."""
+    require_key_manager(p)
+    if p.role == "platform-admin":
+        return
+    if tenant is None or role == "platform-admin":
+        raise PermissionDenied("a tenant-admin key may create admin keys of its own tenant only")
+    require_visible(p, tenant, f"tenant {tenant!r} not found")

@@ -14,10 +14,13 @@ from fastapi import APIRouter, FastAPI
 from lockgate.identity.principal import AdminPrincipal
 from lockgate.store.repo import Store
 
+from . import openapi
 from .context import AdminContext
 from .errors import install_error_handlers
 from .limits import LimitsReport, add_limit_routes
 from .routes import add_admin_key_routes, add_app_routes, add_key_routes, add_tenant_routes
+
+ADMIN_PREFIX = "/admin/v1"
 
 
 def create_admin_app(
@@ -27,9 +30,10 @@ def create_admin_app(
     on_identity_change: Callable[[], Awaitable[None]],
     plan_names: Callable[[], Collection[str]] | None = None,
     limits_report: LimitsReport | None = None,
+    rotation_grace: Callable[[], float] | None = None,
 ) -> FastAPI:
     """``plan_names`` lists the configured plans (read per call, so reloads apply); ``None``
-    accepts any plan name."""
+    accepts any plan name. ``rotation_grace`` is the default grace of a key rotation."""
     app = FastAPI(
         title="Lockgate admin API",
         version="1",
@@ -37,7 +41,9 @@ def create_admin_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.lockgate_admin = AdminContext(store, admin_auth, on_identity_change, plan_names)
+    app.state.lockgate_admin = AdminContext(
+        store, admin_auth, on_identity_change, plan_names, rotation_grace or (lambda: 3600.0)
+    )
     install_error_handlers(app)
     router = APIRouter()
     add_tenant_routes(router)
@@ -47,4 +53,5 @@ def create_admin_app(
     if limits_report is not None:
         add_limit_routes(router, limits_report)
     app.include_router(router)
+    openapi.install(app, ADMIN_PREFIX)
     return app

@@ -28,6 +28,7 @@ class AdminContext:
     admin_auth: Callable[[str], AdminPrincipal | None]
     on_identity_change: Callable[[], Awaitable[None]]
     plan_names: Callable[[], Collection[str]] | None
+    rotation_grace: Callable[[], float] = lambda: 3600.0  # auth.api_keys.rotation_grace
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(fn, *args, **kwargs)

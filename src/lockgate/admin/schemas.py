@@ -15,17 +15,24 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+IPS = "IP addresses or CIDR networks (IPv4 or IPv6)"
+
+
 class TenantCreate(Body):
     name: str
     plan: str | None = None
     residency: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
+    allow_ips: list[str] = Field(default_factory=list, description=f"Only these {IPS} may call.")
+    deny_ips: list[str] = Field(default_factory=list, description=f"These {IPS} may not call.")
 
 
 class TenantPatch(Body):
     plan: str | None = None
     residency: list[str] | None = None
     attributes: dict[str, Any] | None = None
+    allow_ips: list[str] | None = None
+    deny_ips: list[str] | None = None
 
 
 class AppCreate(Body):
@@ -33,6 +40,8 @@ class AppCreate(Body):
     plan: str | None = None
     roles: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
+    allow_ips: list[str] = Field(default_factory=list, description=f"Only these {IPS} may call.")
+    deny_ips: list[str] = Field(default_factory=list, description=f"These {IPS} may not call.")
 
 
 class AppPatch(Body):
@@ -40,6 +49,8 @@ class AppPatch(Body):
     plan: str | None = None
     roles: list[str] | None = None
     attributes: dict[str, Any] | None = None
+    allow_ips: list[str] | None = None
+    deny_ips: list[str] | None = None
 
 
 class KeyCreate(Body):
@@ -48,7 +59,12 @@ class KeyCreate(Body):
 
 
 class KeyRotate(Body):
-    grace_seconds: float = Field(default=3600, ge=0, le=366 * 86400)
+    grace_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=366 * 86400,
+        description="How long the old key keeps working (default: auth.api_keys.rotation_grace)",
+    )
 
 
 class AdminKeyCreate(Body):
@@ -61,6 +77,8 @@ class TenantOut(BaseModel):
     plan: str | None
     residency: list[str]
     attributes: dict[str, Any]
+    allow_ips: list[str]
+    deny_ips: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -76,6 +94,8 @@ class AppOut(BaseModel):
     plan: str | None
     roles: list[str]
     attributes: dict[str, Any]
+    allow_ips: list[str]
+    deny_ips: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -134,6 +154,38 @@ class CreatedAdminKeyOut(BaseModel):
     @classmethod
     def of(cls, k: AdminKey, secret: str) -> CreatedAdminKeyOut:
         return cls(id=k.id, key=secret, role=k.role, tenant=k.tenant, prefix=k.prefix)
+
+
+class AdminKeyOut(BaseModel):
+    """A listed admin key: its display prefix only."""
+
+    id: str
+    role: AdminRole
+    tenant: str | None
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, k: AdminKey) -> AdminKeyOut:
+        return cls.model_validate(k, from_attributes=True)
+
+
+class AdminKeyList(BaseModel):
+    data: list[AdminKeyOut]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str | None
+    param: str | None
+
+
+class ErrorOut(BaseModel):
+    """Every admin error: ``{"error": {message, type, code, param}}``."""
+
+    error: ErrorDetail
 
 
 class TenantList(BaseModel):

@@ -75,10 +75,28 @@ def _time_zone(value: str) -> str:
     return value
 
 
+def _condition(value: str) -> str:
+    from lockgate.policies.rules import check_condition
+
+    check_condition(value)
+    return value
+
+
+def _jwks(value: dict[str, Any]) -> dict[str, Any]:
+    from lockgate.identity.jwks import check_key_set
+
+    check_key_set(value)
+    return value
+
+
 Count = Annotated[float, BeforeValidator(_number), Field(ge=0)]
 Seconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
 Network = Annotated[str, AfterValidator(_network)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
+CelCondition = Annotated[str, AfterValidator(_condition)]  # checked (and line-reported) at load
+Operation = Literal["chat", "embeddings", "messages", "count_tokens"]
+JwtAlgorithm = Literal["RS256", "ES256", "EdDSA", "Ed25519"]
+JWT_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("RS256", "ES256", "EdDSA", "Ed25519")
 
 
 class Strict(BaseModel):
@@ -88,6 +106,21 @@ class Strict(BaseModel):
 # --- server, storage, auth -----------------------------------------------------------------
 
 
+class TlsConfig(Strict):
+    """TLS terminated by the lean server; the files are re-read on every config reload."""
+
+    cert: str  # PEM certificate chain
+    key: str  # PEM private key
+    client_ca: str | None = None  # PEM CA bundle that signs client certificates
+    client_auth: Literal["optional", "required"] | None = None  # default: optional with a CA
+
+    @model_validator(mode="after")
+    def _client_auth_needs_ca(self) -> TlsConfig:
+        if self.client_auth is not None and self.client_ca is None:
+            raise ValueError("client_auth needs client_ca (the CA that signs client certificates)")
+        return self
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -95,6 +128,7 @@ class ServerConfig(Strict):
     trusted_proxies: list[Network] = Field(default_factory=list)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     shutdown_grace: Seconds = 30.0
+    tls: TlsConfig | None = None
 
 
 class JwtClaims(Strict):
@@ -108,9 +142,13 @@ class JwtIssuer(Strict):
     issuer: str
     audience: str | list[str]
     jwks_url: str | None = None
-    jwks: dict[str, Any] | None = None
+    jwks: Annotated[dict[str, Any], AfterValidator(_jwks)] | None = None
     claims: JwtClaims = JwtClaims()
-    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    # Asymmetric algorithms only: an HMAC algorithm would let a public key sign tokens.
+    algorithms: list[JwtAlgorithm] = Field(
+        default_factory=lambda: list(JWT_ALGORITHMS), min_length=1
+    )
+    clock_skew: Seconds = Field(default=30.0, le=300)  # leeway on exp / nbf / iat
 
     @model_validator(mode="after")
     def _one_key_source(self) -> JwtIssuer:
@@ -119,13 +157,38 @@ class JwtIssuer(Strict):
         return self
 
 
+SubjectAttribute = Literal[
+    "CN", "O", "OU", "C", "L", "ST", "DC", "UID", "emailAddress", "serialNumber"
+]
+
+
 class MtlsConfig(Strict):
-    subject_claims: dict[Literal["tenant", "app", "user"], str] = Field(default_factory=dict)
+    subject_claims: dict[Literal["tenant", "app", "user"], SubjectAttribute] = Field(
+        default_factory=dict
+    )
+    # Behind a TLS-terminating proxy: the request header carrying the verified client
+    # certificate's subject (an RFC 4514 DN, or Envoy's x-forwarded-client-cert). Read only
+    # from peers in server.trusted_proxies.
+    header: str | None = None
+
+    @model_validator(mode="after")
+    def _tenant_and_app(self) -> MtlsConfig:
+        if "tenant" not in self.subject_claims or "app" not in self.subject_claims:
+            raise ValueError("subject_claims must map tenant and app (e.g. {tenant: O, app: CN})")
+        return self
+
+
+class ApiKeysConfig(Strict):
+    # The server secret keys are hashed with (HMAC-SHA256). Without it: $LOCKGATE_KEY_SECRET,
+    # else a secret generated at first start and kept beside the store.
+    hash_secret: SecretStr | None = None
+    rotation_grace: Seconds = Field(default=3600.0, le=366 * 86400)  # old key's life on rotate
 
 
 class AuthConfig(Strict):
     jwt: list[JwtIssuer] = Field(default_factory=list)
     mtls: MtlsConfig | None = None
+    api_keys: ApiKeysConfig = ApiKeysConfig()
 
 
 # --- providers and models ------------------------------------------------------------------
@@ -256,32 +319,39 @@ class Plan(Strict):
 
 class Role(Strict):
     models: list[str] = Field(default_factory=list)
+    operations: list[Operation] | None = None  # None: every operation
 
 
 class AppSeed(Strict):
     plan: str | None = None
     roles: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
+    allow_ips: list[Network] = Field(default_factory=list)
+    deny_ips: list[Network] = Field(default_factory=list)
 
 
 class TenantSeed(Strict):
     plan: str | None = None
     residency: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
+    allow_ips: list[Network] = Field(default_factory=list)
+    deny_ips: list[Network] = Field(default_factory=list)
     apps: dict[str, AppSeed] = Field(default_factory=dict)
 
 
 class PolicyMatch(Strict):
     models: list[str] = Field(default_factory=list)
     tenants: list[str] = Field(default_factory=list)
-    apps: list[str] = Field(default_factory=list)
+    apps: list[str] = Field(default_factory=list)  # app names, or "tenant/app"
+    routes: list[Operation] = Field(default_factory=list)
+    ips: list[Network] = Field(default_factory=list)
 
 
 class PolicyRule(Strict):
     name: str
     match: PolicyMatch | None = None
-    allow_if: str | None = None
-    deny_if: str | None = None
+    allow_if: CelCondition | None = None
+    deny_if: CelCondition | None = None
     limits: list[Limit] = Field(default_factory=list)
     deny_ips: list[Network] = Field(default_factory=list)
     allow_ips: list[Network] = Field(default_factory=list)
@@ -338,3 +408,12 @@ class Config(Strict):
         if value != "memory" and not value.startswith(("redis://", "rediss://")):
             raise ValueError("must be memory or a redis:// or rediss:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _mtls_header_needs_proxies(self) -> Config:
+        mtls = self.auth.mtls
+        if mtls is not None and mtls.header and not self.server.trusted_proxies:
+            raise ValueError(
+                "auth.mtls.header is read only from server.trusted_proxies; list the proxies"
+            )
+        return self

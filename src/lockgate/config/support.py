@@ -18,20 +18,9 @@ NOT_YET = "is not supported yet: Lockgate would not enforce it, so the config is
 
 def unsupported_settings(cfg: Config) -> Iterator[tuple[str, str]]:
     """(YAML path, what) for every set value that is not enforced yet."""
-    if cfg.server.trusted_proxies:
-        yield "server.trusted_proxies", "trusted_proxies"
-    if cfg.auth.jwt:
-        yield "auth.jwt", "JWT authentication"
-    if cfg.auth.mtls is not None:
-        yield "auth.mtls", "mTLS authentication"
     for name, model in cfg.models.items():
         base = join_path("models", name)
         if model.circuit_breaker is not None:
             yield join_path(base, "circuit_breaker"), "circuit_breaker"
         if model.context_window is not None:
             yield join_path(base, "context_window"), "context_window"
-    for i, rule in enumerate(cfg.policies):
-        base = join_path("policies", i)
-        for key in ("allow_if", "deny_if", "deny_ips", "allow_ips"):
-            if getattr(rule, key):
-                yield join_path(base, key), key

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from lockgate.store.records import AdminRole
+
+from .iprules import IpRule
+
+AuthMethod = Literal["key", "jwt", "mtls"]
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated data-plane caller, resolved once per identity reload.
 
-    ``plan`` is the effective plan (the app's, else the tenant's); ``attributes`` are the
-    tenant's overlaid by the app's (read-only); ``key_id`` is None for JWT/mTLS callers.
+    The chain is tenant -> app -> key, or tenant -> app -> user for a JWT or a client
+    certificate (``key_id`` None, ``user`` from the token or the certificate). ``plan`` is the
+    effective plan (the app's, else the tenant's); ``attributes`` are the tenant's overlaid by
+    the app's (read-only and hashable, so conditions can memoise on them); ``roles`` are the
+    app's plus, for a JWT, the token's. ``tz`` is the tenant's time zone (attribute ``tz``),
+    for conditions on the local hour; ``ip_rules`` are the tenant's and the app's address
+    lists. Limits key their counters on ``key_id``, ``app_id``, ``tenant_name`` and ``user``.
     """
 
     key_id: str | None
@@ -29,6 +38,9 @@ class Principal:
     user: str | None = None
     expires_at: float | None = None  # epoch seconds
     plan_owner: str = "tenant"  # where the effective plan is set: "app" or "tenant"
+    auth: AuthMethod = "key"
+    tz: str = "UTC"
+    ip_rules: tuple[IpRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from lockgate.errors import describe
+from lockgate.store.keyhash import KeyHasher
 from lockgate.store.records import IdentitySnapshot
 
 from .index import Clock, KeyIndex
@@ -25,6 +26,7 @@ log = logging.getLogger("lockgate.identity")
 class IdentitySource(Protocol):
     def identity_version(self) -> int: ...
     def load_identity(self) -> IdentitySnapshot: ...
+    def key_hasher(self) -> KeyHasher: ...
 
 
 class IdentityRefresher:
@@ -55,8 +57,9 @@ class IdentityRefresher:
         """Load the snapshot and publish a new index, whatever the version says."""
         async with self._lock:  # the poller and an admin mutation may ask at the same time
             snapshot = await asyncio.to_thread(self._store.load_identity)
+            hasher = await asyncio.to_thread(self._store.key_hasher)
             index = KeyIndex.from_snapshot(
-                snapshot, self._clock, bootstrap_admin_keys=self._bootstrap
+                snapshot, self._clock, bootstrap_admin_keys=self._bootstrap, hasher=hasher
             )
             self._version = snapshot.version
             self._on_index(index)

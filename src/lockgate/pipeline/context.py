@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,11 @@ class RequestContext:
     client_ip: str
     runtime: Runtime
     started: float  # monotonic
+    # The verified client-certificate subject ({"CN": ..., "O": ...}) when TLS with client
+    # certificates is terminated by this server; and whether the socket peer is a trusted
+    # proxy (then ``client_ip`` came from X-Forwarded-For). Set before authentication.
+    client_cert: Mapping[str, str] | None = None
+    peer_trusted: bool = False
     received_at: float = 0.0  # wall clock (epoch seconds), for records and calendar limits
     principal: Principal | None = None
     model: str | None = None  # the model the client asked for

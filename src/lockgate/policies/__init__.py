@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lockgate.identity.iprules import AddressCache, networks
 from lockgate.pipeline.policy import Policy
 from lockgate.policies.access import ModelAccess
-from lockgate.policies.authn import ApiKeyAuthn
+from lockgate.policies.authn import Authn
 from lockgate.policies.concurrency import ConcurrencyPolicy
+from lockgate.policies.conditions import AccessRules
+from lockgate.policies.ip import ClientAddress, IpAccess
+from lockgate.policies.jwt import JwtAuthenticator
 from lockgate.policies.limits import LimitsPolicy
+from lockgate.policies.mtls import MtlsAuthenticator
+from lockgate.policies.rules import compile_rule
 
 if TYPE_CHECKING:
     from lockgate.runtime import Runtime
@@ -20,7 +26,22 @@ if TYPE_CHECKING:
 
 def build_policies(runtime: Runtime) -> list[Policy]:
     services = runtime.services
-    policies: list[Policy] = [ApiKeyAuthn(services.keys), ModelAccess()]
+    config = runtime.config
+    policies: list[Policy] = []
+    addresses = AddressCache()  # client addresses parsed once, shared by the IP checks
+    if config.server.trusted_proxies:
+        policies.append(ClientAddress(networks(config.server.trusted_proxies), addresses))
+    jwt = JwtAuthenticator(config.auth.jwt, clock=services.clock) if config.auth.jwt else None
+    mtls = MtlsAuthenticator(config.auth.mtls) if config.auth.mtls is not None else None
+    policies.append(Authn(services.keys, jwt=jwt, mtls=mtls, addresses=addresses))
+    rules = tuple(r for r in map(compile_rule, config.policies) if r is not None)
+    early = tuple(r for r in rules if r.early and r.ip_rule is not None)
+    if early:
+        policies.append(IpAccess(early, addresses))
+    policies.append(ModelAccess(config.roles))
+    late = tuple(r for r in rules if r.allow_if or r.deny_if or not r.early)
+    if late:
+        policies.append(AccessRules(late, addresses))
     limits = runtime.limits
     if limits:
         policies.append(

@@ -74,6 +74,7 @@ class ServerContext:
         "names",
         "shutting_down",
         "state",
+        "tls",
     )
 
     def __init__(self, app: ASGIApp, loop: asyncio.AbstractEventLoop, limits: ServerLimits) -> None:
@@ -87,6 +88,7 @@ class ServerContext:
         self.shutting_down = False
         self.date_server = b""
         self.clock: asyncio.TimerHandle | None = None
+        self.tls = False  # set when the listener terminates TLS (serving/tls.py)
 
     def start_clock(self) -> None:
         """Refresh the ``date``/``server`` header bytes once a second, not per request."""

@@ -10,7 +10,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from lockgate.serving import wire
+from lockgate.serving import tls, wire
 from lockgate.serving.connection import Connection
 from lockgate.serving.context import BODY_HIGH_WATER, ON_DISCONNECT, ServerContext
 from lockgate.serving.cycle import RequestCycle
@@ -56,6 +56,7 @@ class HttpProtocol(Connection):
         "raw_head",
         "server",
         "task",
+        "tls",
         "url",
     )
 
@@ -75,6 +76,7 @@ class HttpProtocol(Connection):
         self.cycle: RequestCycle | None = None  # the request the parser is filling
         self.task: asyncio.Task[None] | None = None
         self.discard_left = 0  # unread body still allowed once the app ended without it
+        self.tls: dict[str, str] | None = None  # the verified client certificate's subject
 
     # --- transport callbacks -----------------------------------------------------------------
 
@@ -83,6 +85,8 @@ class HttpProtocol(Connection):
         _no_delay(transport.get_extra_info("socket"))
         self.client = _address(transport.get_extra_info("peername"))
         self.server = _address(transport.get_extra_info("sockname"))
+        if self.ctx.tls:
+            self.tls = tls.client_subject(transport)
         self.ctx.connections.add(self)
         self.arm(self.limits.header_timeout, head=True)
 
@@ -171,7 +175,7 @@ class HttpProtocol(Connection):
             "http_version": version,
             "server": self.server,
             "client": self.client,
-            "scheme": "http",
+            "scheme": "https" if self.ctx.tls else "http",
             "method": METHODS.get(method) or method.decode("ascii"),
             "root_path": "",
             "path": path,
@@ -183,7 +187,10 @@ class HttpProtocol(Connection):
         self.cycle = cycle = RequestCycle(
             self, scope, parser.should_keep_alive(), self.expect_100 and version == "1.1"
         )
-        scope["extensions"] = {ON_DISCONNECT: cycle.on_disconnect}
+        extensions: dict[str, object] = {ON_DISCONNECT: cycle.on_disconnect}
+        if self.tls is not None:
+            extensions[tls.CLIENT_CERT] = self.tls
+        scope["extensions"] = extensions
         if self.active is None:
             self.start(cycle)
         else:

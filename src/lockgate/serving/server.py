@@ -19,6 +19,7 @@ from lockgate.serving.protocol import HttpProtocol
 log = logging.getLogger("lockgate.serving")
 
 BACKLOG = 2048
+TLS_CONTEXT: Final = "tls_context"  # attribute of the app: an ssl.SSLContext, or None
 # After graceful_timeout, how long cancelled app tasks get to unwind (close upstreams, log).
 CANCEL_GRACE = 5.0
 SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)  # handled by `run` in a single process
@@ -78,7 +79,7 @@ class LeanServer:
             listener = await self._listen(loop, ctx)
             host, port = listener.sockets[0].getsockname()[:2]
             self._bound_port = port
-            log.info("Listening on http://%s:%d", host, port)
+            log.info("Listening on %s://%s:%d", "https" if ctx.tls else "http", host, port)
             await self._exit.wait()
             listener.close()
             await self._drain(ctx)
@@ -90,10 +91,20 @@ class LeanServer:
         def factory() -> HttpProtocol:
             return HttpProtocol(ctx)
 
+        # The app may terminate TLS (server.tls): it owns the context and swaps certificates.
+        ssl_context = getattr(self.app, TLS_CONTEXT, None)
+        ctx.tls = ssl_context is not None
         if self.sock is not None:
-            return await loop.create_server(factory, sock=self.sock, backlog=BACKLOG)
+            return await loop.create_server(
+                factory, sock=self.sock, backlog=BACKLOG, ssl=ssl_context
+            )
         return await loop.create_server(
-            factory, host=self.host, port=self.port, backlog=BACKLOG, reuse_address=True
+            factory,
+            host=self.host,
+            port=self.port,
+            backlog=BACKLOG,
+            reuse_address=True,
+            ssl=ssl_context,
         )
 
     async def _drain(self, ctx: ServerContext) -> None:

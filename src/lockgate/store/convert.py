@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +13,7 @@ from .errors import ValidationError
 from .records import ApiKey, App, Tenant
 from .schema import ApiKeyRow, AppRow, TenantRow
 
+TZ_ATTRIBUTE = "tz"  # a tenant's time zone, for conditions on the local time
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -42,7 +45,35 @@ def check_strings(values: Iterable[str], field: str) -> list[str]:
 def check_attributes(values: Mapping[str, Any], field: str = "attributes") -> dict[str, Any]:
     if not isinstance(values, Mapping) or not all(isinstance(k, str) for k in values):
         raise ValidationError(f"{field} must be an object with string keys", field=field)
+    tz = values.get(TZ_ATTRIBUTE)
+    if tz is not None and not is_time_zone(tz):
+        raise ValidationError(
+            f"{field}.{TZ_ATTRIBUTE} must be an IANA time zone such as Europe/Berlin",
+            field=field,
+        )
     return dict(values)
+
+
+def is_time_zone(value: object) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def check_networks(values: Iterable[str], field: str) -> list[str]:
+    out = check_strings(values, field)
+    for v in out:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise ValidationError(
+                f"{field}: {v!r} is not an IP address or network (e.g. 10.0.0.0/8)", field=field
+            ) from None
+    return out
 
 
 def check_plan(value: str | None) -> str | None:
@@ -60,6 +91,8 @@ def tenant_record(row: TenantRow) -> Tenant:
         attributes=dict(row.attributes),
         created_at=utc(row.created_at),
         updated_at=utc(row.updated_at),
+        allow_ips=tuple(row.allow_ips or ()),
+        deny_ips=tuple(row.deny_ips or ()),
     )
 
 
@@ -74,6 +107,8 @@ def app_record(row: AppRow, tenant: str) -> App:
         attributes=dict(row.attributes),
         created_at=utc(row.created_at),
         updated_at=utc(row.updated_at),
+        allow_ips=tuple(row.allow_ips or ()),
+        deny_ips=tuple(row.deny_ips or ()),
     )
 
 

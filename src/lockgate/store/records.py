@@ -19,6 +19,8 @@ class Tenant:
     attributes: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    allow_ips: tuple[str, ...] = ()
+    deny_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,8 @@ class App:
     attributes: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    allow_ips: tuple[str, ...] = ()
+    deny_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,7 @@ class KeyEntry:
     prefix: str
     hash: str
     expires_at: datetime | None
+    hash_kind: str = "hmac"  # or "sha256" for rows from before keyed hashing
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,7 @@ class AdminKeyEntry:
     role: AdminRole
     tenant: str | None
     hash: str
+    hash_kind: str = "hmac"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import tokens
+from . import keyhash, tokens
 from .convert import (
     app_record,
     check_attributes,
     check_name,
+    check_networks,
     check_plan,
     check_strings,
     key_record,
@@ -64,10 +65,40 @@ _BUMP = (
 
 
 class Store:
-    def __init__(self, url: str, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        now: Callable[[], datetime] | None = None,
+        key_secret: str | None = None,
+    ) -> None:
+        """``key_secret``: the server secret of keyed hashes (``auth.api_keys.hash_secret``);
+        None: from the environment or beside the store (see keyhash.py)."""
+        self.url = url
         self.engine = create_store_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._now = now or (lambda: datetime.now(UTC))
+        self._key_secret = key_secret
+        self._hasher: keyhash.KeyHasher | None = None
+
+    def key_hasher(self) -> keyhash.KeyHasher:
+        """Resolved once, at first use (after migrations, for the PostgreSQL meta row)."""
+        if self._hasher is None:
+            self._hasher = keyhash.resolve(self._key_secret, self.url, self._meta_secret)
+        return self._hasher
+
+    def _meta_secret(self) -> str:
+        found = self.get_meta(keyhash.META_SECRET)
+        if found is not None:
+            return found
+        try:
+            with self._sessions.begin() as s:
+                s.add(MetaRow(key=keyhash.META_SECRET, value=keyhash.new_secret_text()))
+        except IntegrityError:
+            pass  # another replica stored one first: use theirs
+        found = self.get_meta(keyhash.META_SECRET)
+        assert found is not None
+        return found
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -102,6 +133,8 @@ class Store:
         plan: str | None = None,
         residency: Iterable[str] = (),
         attributes: Mapping[str, Any] | None = None,
+        allow_ips: Iterable[str] = (),
+        deny_ips: Iterable[str] = (),
     ) -> Tenant:
         now = self._now()
         row = TenantRow(
@@ -110,6 +143,8 @@ class Store:
             plan=check_plan(plan),
             residency=check_strings(residency, "residency"),
             attributes=check_attributes(attributes or {}),
+            allow_ips=check_networks(allow_ips, "allow_ips"),
+            deny_ips=check_networks(deny_ips, "deny_ips"),
             created_at=now,
             updated_at=now,
         )
@@ -134,6 +169,8 @@ class Store:
         plan: str | Unset | None = UNSET,
         residency: Iterable[str] | Unset = UNSET,
         attributes: Mapping[str, Any] | Unset = UNSET,
+        allow_ips: Iterable[str] | Unset = UNSET,
+        deny_ips: Iterable[str] | Unset = UNSET,
     ) -> Tenant:
         with self._mutation() as s:
             row = _tenant_row(s, name)
@@ -143,13 +180,27 @@ class Store:
                 row.residency = check_strings(residency, "residency")
             if not isinstance(attributes, Unset):
                 row.attributes = check_attributes(attributes)
+            if not isinstance(allow_ips, Unset):
+                row.allow_ips = check_networks(allow_ips, "allow_ips")
+            if not isinstance(deny_ips, Unset):
+                row.deny_ips = check_networks(deny_ips, "deny_ips")
             row.updated_at = self._now()
         return tenant_record(row)
 
-    def delete_tenant(self, name: str) -> None:
-        """Delete a tenant with its apps, keys and scoped admin keys (ON DELETE CASCADE)."""
+    def delete_tenant(self, name: str, *, cascade: bool = False) -> None:
+        """Delete a tenant; with ``cascade`` also its apps and their keys (ON DELETE CASCADE),
+        without it a tenant that still has apps is a conflict. Its scoped admin keys go too."""
         with self._mutation() as s:
-            s.delete(_tenant_row(s, name))
+            row = _tenant_row(s, name)
+            if not cascade:
+                apps = s.scalar(select(func.count()).where(AppRow.tenant_id == row.id)) or 0
+                if apps:
+                    raise ConflictError(
+                        f"tenant {name!r} still has {apps} app(s); delete them first or "
+                        "ask for cascade=true",
+                        field="cascade",
+                    )
+            s.delete(row)
 
     # --- apps --------------------------------------------------------------------------------
 
@@ -161,6 +212,8 @@ class Store:
         plan: str | None = None,
         roles: Iterable[str] = (),
         attributes: Mapping[str, Any] | None = None,
+        allow_ips: Iterable[str] = (),
+        deny_ips: Iterable[str] = (),
     ) -> App:
         now = self._now()
         conflict = f"app {name!r} already exists in tenant {tenant!r}"
@@ -173,6 +226,8 @@ class Store:
                 plan=check_plan(plan),
                 roles=check_strings(roles, "roles"),
                 attributes=check_attributes(attributes or {}),
+                allow_ips=check_networks(allow_ips, "allow_ips"),
+                deny_ips=check_networks(deny_ips, "deny_ips"),
                 created_at=now,
                 updated_at=now,
             )
@@ -201,6 +256,8 @@ class Store:
         plan: str | Unset | None = UNSET,
         roles: Iterable[str] | Unset = UNSET,
         attributes: Mapping[str, Any] | Unset = UNSET,
+        allow_ips: Iterable[str] | Unset = UNSET,
+        deny_ips: Iterable[str] | Unset = UNSET,
     ) -> App:
         with self._mutation("an app with this name already exists in the tenant") as s:
             row, tenant = _app_row(s, app_id)
@@ -212,6 +269,10 @@ class Store:
                 row.roles = check_strings(roles, "roles")
             if not isinstance(attributes, Unset):
                 row.attributes = check_attributes(attributes)
+            if not isinstance(allow_ips, Unset):
+                row.allow_ips = check_networks(allow_ips, "allow_ips")
+            if not isinstance(deny_ips, Unset):
+                row.deny_ips = check_networks(deny_ips, "deny_ips")
             row.updated_at = self._now()
         return app_record(row, tenant)
 
@@ -224,6 +285,7 @@ class Store:
     def create_key(
         self, app_id: str, *, name: str | None = None, expires_at: datetime | None = None
     ) -> CreatedKey:
+        self.key_hasher()  # outside the write transaction (it may write the secret row)
         with self._mutation() as s:
             _, tenant = _app_row(s, app_id)
             return self._add_key(s, app_id, tenant, name, expires_at, rotated_from=None)
@@ -245,6 +307,7 @@ class Store:
         """Issue a successor key; the old one keeps working for ``grace_seconds``."""
         if grace_seconds < 0:
             raise ValidationError("grace_seconds must be >= 0", field="grace_seconds")
+        self.key_hasher()
         with self._mutation() as s:
             old, tenant = _key_row(s, key_id)
             if old.revoked_at is not None:
@@ -273,14 +336,18 @@ class Store:
     ) -> CreatedKey:
         if name is not None and (not isinstance(name, str) or len(name) > 128):
             raise ValidationError("name must be at most 128 characters", field="name")
+        now = self._now()
+        if expires_at is not None and utc(expires_at) <= now:
+            raise ValidationError("expires_at must be in the future", field="expires_at")
         secret = tokens.new_secret()
         row = ApiKeyRow(
             id=tokens.new_id("key"),
             app_id=app_id,
             name=name,
             prefix=tokens.display_prefix(secret),
-            hash=tokens.hash_secret(secret),
-            created_at=self._now(),
+            hash=self.key_hasher().hash(secret),
+            hash_kind=keyhash.HMAC,
+            created_at=now,
             expires_at=utc_or_none(expires_at),
             revoked_at=None,
             rotated_from=rotated_from,
@@ -293,6 +360,7 @@ class Store:
     def create_admin_key(self, role: str, tenant: str | None = None) -> CreatedAdminKey:
         checked = _check_admin_role(role, tenant)
         secret = tokens.new_secret(tokens.ADMIN_KEY_PREFIX)
+        self.key_hasher()  # outside the write transaction (it may write the secret row)
         with self._mutation() as s:
             tenant_id = None if tenant is None else _tenant_row(s, tenant, "tenant").id
             row = AdminKeyRow(
@@ -300,7 +368,8 @@ class Store:
                 role=checked,
                 tenant_id=tenant_id,
                 prefix=tokens.display_prefix(secret),
-                hash=tokens.hash_secret(secret),
+                hash=self.key_hasher().hash(secret),
+                hash_kind=keyhash.HMAC,
                 created_at=self._now(),
                 revoked_at=None,
             )
@@ -324,6 +393,26 @@ class Store:
                 raise NotFoundError(f"admin key {admin_key_id!r} not found")
             row.revoked_at = row.revoked_at or self._now()
 
+    def _admin_keys(self, *where: Any) -> list[AdminKey]:
+        with self._sessions() as s:
+            q = (
+                select(AdminKeyRow, TenantRow.name)
+                .outerjoin(TenantRow, AdminKeyRow.tenant_id == TenantRow.id)
+                .where(*where)
+                .order_by(AdminKeyRow.created_at)
+            )
+            return [_admin_record(row, tenant) for row, tenant in s.execute(q).all()]
+
+    def list_admin_keys(self, tenant: str | None = None) -> list[AdminKey]:
+        """Every admin key, or those scoped to ``tenant``; revoked ones included."""
+        return self._admin_keys(*(() if tenant is None else (TenantRow.name == tenant,)))
+
+    def get_admin_key(self, admin_key_id: str) -> AdminKey:
+        found = self._admin_keys(AdminKeyRow.id == admin_key_id)
+        if not found:
+            raise NotFoundError(f"admin key {admin_key_id!r} not found")
+        return found[0]
+
     # --- identity snapshot, meta -------------------------------------------------------------
 
     def identity_version(self) -> int:
@@ -344,11 +433,13 @@ class Store:
                 ApiKeyRow.expires_at.is_(None), ApiKeyRow.expires_at > now
             )
             keys = [
-                KeyEntry(r.id, r.app_id, r.prefix, r.hash, utc_or_none(r.expires_at))
+                KeyEntry(r.id, r.app_id, r.prefix, r.hash, utc_or_none(r.expires_at), r.hash_kind)
                 for r in s.scalars(select(ApiKeyRow).where(live))
             ]
             admins = [
-                AdminKeyEntry(r.id, _role(r.role), names.get(r.tenant_id or ""), r.hash)
+                AdminKeyEntry(
+                    r.id, _role(r.role), names.get(r.tenant_id or ""), r.hash, r.hash_kind
+                )
                 for r in s.scalars(select(AdminKeyRow).where(AdminKeyRow.revoked_at.is_(None)))
             ]
         return IdentitySnapshot(version, tuple(tenants), tuple(apps), tuple(keys), tuple(admins))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,6 +35,8 @@ class TenantRow(Base):
     plan: Mapped[str | None] = mapped_column(String(128))
     residency: Mapped[list[str]]
     attributes: Mapped[dict[str, Any]]
+    allow_ips: Mapped[list[str]] = mapped_column(server_default=text("'[]'"))
+    deny_ips: Mapped[list[str]] = mapped_column(server_default=text("'[]'"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -50,6 +53,8 @@ class AppRow(Base):
     plan: Mapped[str | None] = mapped_column(String(128))
     roles: Mapped[list[str]]
     attributes: Mapped[dict[str, Any]]
+    allow_ips: Mapped[list[str]] = mapped_column(server_default=text("'[]'"))
+    deny_ips: Mapped[list[str]] = mapped_column(server_default=text("'[]'"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -62,6 +67,7 @@ class ApiKeyRow(Base):
     name: Mapped[str | None] = mapped_column(String(128))
     prefix: Mapped[str] = mapped_column(String(16))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash_kind: Mapped[str] = mapped_column(String(16), server_default="sha256")  # keyhash.py
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -80,6 +86,7 @@ class AdminKeyRow(Base):
     )
     prefix: Mapped[str] = mapped_column(String(16))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash_kind: Mapped[str] = mapped_column(String(16), server_default="sha256")
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
