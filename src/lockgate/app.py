@@ -29,6 +29,7 @@ from lockgate.config.models import Config
 from lockgate.config.reload import ConfigWatcher
 from lockgate.errors import NotFound
 from lockgate.identity.index import KeyIndex
+from lockgate.identity.notify import IdentityNotifier, channel_for
 from lockgate.identity.refresher import IdentityRefresher
 from lockgate.ingress.dataplane import DataPlane
 from lockgate.ingress.http import Receive, Scope, Send, send_bytes
@@ -41,6 +42,7 @@ from lockgate.pipeline.finalize import Finalizer
 from lockgate.routing.router import Router
 from lockgate.runtime import Runtime
 from lockgate.services import Services
+from lockgate.serving.tls import TlsTerminator
 from lockgate.state import RedisState, StateBackend, open_state
 from lockgate.store.repo import Store
 from lockgate.upstream import UpstreamClient
@@ -83,6 +85,9 @@ class Gateway:
             key_prefix=key_prefix,
             clock=clock,
         )
+        # server.tls: the lean server listens with this context (serving/tls.py).
+        self.tls = TlsTerminator(config.server.tls) if config.server.tls is not None else None
+        self.tls_context = self.tls.context if self.tls is not None else None
         self.runtime = Runtime(config, self.upstream, self.services)
         self.router = Router()
         self.finalizer = Finalizer()
@@ -92,7 +97,10 @@ class Gateway:
             max_body=lambda: self.runtime.config.server.max_body_bytes,
             finalizer=self.finalizer,
         )
-        self.store = Store(config.storage)
+        secret = config.auth.api_keys.hash_secret
+        self.store = Store(
+            config.storage, key_secret=secret.get_secret_value() if secret is not None else None
+        )
         admin_keys = [k.get_secret_value() for k in config.server.admin_keys]
         admin_keys.extend(extra_admin_keys)
         self.refresher = IdentityRefresher(
@@ -107,7 +115,9 @@ class Gateway:
             on_identity_change=self._identity_changed,
             plan_names=lambda: self.runtime.config.plans.keys(),
             limits_report=self.limits_report,
+            rotation_grace=lambda: self.runtime.config.auth.api_keys.rotation_grace,
         )
+        self.notifier: IdentityNotifier | None = None  # with Redis state: cross-replica news
         self.watcher: ConfigWatcher | None = None
         if config_path is not None:
             self.watcher = ConfigWatcher(
@@ -153,7 +163,9 @@ class Gateway:
         self.keys = index
 
     async def _identity_changed(self) -> None:
-        await self.refresher.refresh_now()
+        index = await self.refresher.refresh_now()
+        if self.notifier is not None:
+            await self.notifier.publish(index.version)
 
     async def startup(self) -> None:
         await asyncio.to_thread(encoding)  # the tokenizer's vocabulary, once, off the loop
@@ -161,6 +173,12 @@ class Gateway:
         if self.config.tenants:
             await asyncio.to_thread(self.store.seed_from_config, self.config.tenants)
         await self.refresher.start()
+        if isinstance(self.state, RedisState):
+            channel = channel_for(await asyncio.to_thread(self.store.store_id))
+            self.notifier = IdentityNotifier(
+                self.state.client, channel, self.refresher.refresh_if_behind
+            )
+            await self.notifier.start()
         if self.watcher is not None:
             await self.watcher.start()
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -173,6 +191,8 @@ class Gateway:
             await self.watcher.stop()
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if self.notifier is not None:
+            await self.notifier.stop()
         await self.refresher.stop()
         await self.finalizer.drain()
         await self.counters.aclose()
@@ -185,12 +205,20 @@ class Gateway:
     async def apply_config(self, config: Config) -> None:
         old = self.config
         for section in ("storage", "server", "state"):
-            if getattr(old, section) != getattr(config, section):
+            before, after = getattr(old, section), getattr(config, section)
+            if section == "server":  # certificates are swapped below; the rest needs a restart
+                before, after = (
+                    before.model_copy(update={"tls": None}),
+                    after.model_copy(update={"tls": None}),
+                )
+            if before != after:
                 log.warning("config reload: '%s' changed; it takes effect after a restart", section)
         self.runtime = Runtime(config, self.upstream, self.services)
         self.alerts.configure(webhook_targets(config))
         self.config = config
         self.reloads += 1
+        if self.tls is not None and config.server.tls is not None:
+            await asyncio.to_thread(self.tls.reload, config.server.tls)
         if config.tenants != old.tenants:
             await asyncio.to_thread(self.store.seed_from_config, config.tenants)
             await self.refresher.refresh_now()

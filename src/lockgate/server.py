@@ -47,7 +47,10 @@ class Prepared:
 def prepare(config_path: str | None, env: Mapping[str, str]) -> Prepared:
     """Load the config (or the embedded default and its first-start keys)."""
     if config_path is not None:
-        return Prepared(load_config_file(config_path, env=env), Path(config_path), (), None, None)
+        # LOCKGATE_ADMIN_KEY is a platform-admin key with any config (SPEC section 3).
+        boot = (env["LOCKGATE_ADMIN_KEY"],) if env.get("LOCKGATE_ADMIN_KEY") else ()
+        cfg = load_config_file(config_path, env=env)
+        return Prepared(cfg, Path(config_path), boot, None, None)
     cfg = default_config(env, STATE_DIR)
     extra: tuple[str, ...] = ()
     admin_file = None
@@ -64,7 +67,9 @@ def prepare(config_path: str | None, env: Mapping[str, str]) -> Prepared:
 
 
 def banner(p: Prepared, host: str, port: int) -> str:
-    lines = [f"Lockgate on http://{host}:{port}  (OpenAI base URL: http://{host}:{port}/v1)"]
+    scheme = "https" if p.config.server.tls is not None else "http"
+    base = f"{scheme}://{host}:{port}"
+    lines = [f"Lockgate on {base}  (OpenAI base URL: {base}/v1)"]
     if p.config_path is None:
         models = ", ".join(sorted(p.config.models))
         lines.append(f"embedded default config; models: {models}")
@@ -82,7 +87,9 @@ def app_from_env() -> Gateway:
     """Factory for uvicorn worker processes (``--workers N``)."""
     path = os.environ.get(ENV_CONFIG)
     p = prepare(path, os.environ)
-    extra = tuple(k for k in [os.environ.get(ENV_EXTRA_ADMIN, "")] if k)
+    extra = tuple(
+        dict.fromkeys(k for k in (*p.extra_admin_keys, os.environ.get(ENV_EXTRA_ADMIN)) if k)
+    )
     return Gateway(
         p.config, config_path=p.config_path, env=os.environ, extra_admin_keys=extra, tune_gc=True
     )
@@ -105,6 +112,8 @@ def serve(
         raise click.ClickException(f"invalid config {config_path}:\n{err}") from None
     host = host or p.config.server.host
     port = port if port is not None else p.config.server.port
+    if server == "uvicorn" and p.config.server.tls is not None:
+        raise click.ClickException("server.tls is terminated by the lean server: drop --server")
     if workers > 1 and p.config.state == "memory":
         raise click.ClickException(
             "--workers > 1 needs shared state: set 'state: redis://host:6379/0' in the config"

@@ -65,6 +65,11 @@ class IdentityRefresher:
             self._on_index(index)
             return index
 
+    async def refresh_if_behind(self, version: int) -> None:
+        """Refresh unless the index already reflects ``version`` (a notification's)."""
+        if self._version is None or version > self._version:
+            await self.refresh_now()
+
     async def start(self) -> None:
         """Load once (errors propagate: a gateway without its keys must not start), then poll."""
         if self._task is not None:

@@ -45,6 +45,7 @@ from lockgate.pipeline.policy import Reply
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Runtime, Target
 from lockgate.serving.context import ON_DISCONNECT
+from lockgate.serving.tls import CLIENT_CERT
 from lockgate.usage.tokens import estimate_request, estimate_text
 from lockgate.wire import formats
 from lockgate.wire.formats import IngressFormat
@@ -96,6 +97,7 @@ class DataPlane:
             runtime=runtime,
             started=time.monotonic(),
             received_at=time.time(),
+            client_cert=scope["extensions"].get(CLIENT_CERT) if "extensions" in scope else None,
         )
         ctx.response_headers.append((b"x-request-id", rid.encode()))
         try:

@@ -70,6 +70,7 @@ class Issuer:
     keys: KeySource
     audiences: frozenset[str]
     algorithms: tuple[str, ...]
+    registry: JWSRegistry  # allows exactly ``algorithms``
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +98,10 @@ class JwtAuthenticator:
                 KeySource(inline=cfg.jwks, url=cfg.jwks_url, fetch=fetch),
                 frozenset([cfg.audience] if isinstance(cfg.audience, str) else cfg.audience),
                 tuple(cfg.algorithms),
+                _Registry(algorithms=list(cfg.algorithms)),
             )
             for cfg in issuers
         }
-        self._registry = _Registry()
         self._clock = clock
         self._verified: dict[str, Verified] = {}
 
@@ -134,7 +135,7 @@ class JwtAuthenticator:
         if keys is None:
             raise reject("cannot be checked: the issuer's keys are unavailable")
         try:
-            claims = jwt.decode(token, keys, algorithms=issuer.algorithms, registry=self._registry)
+            claims = jwt.decode(token, keys, algorithms=issuer.algorithms, registry=issuer.registry)
         except JoseError as exc:
             raise reject(_why(exc)) from None
         exp = check_claims(claims.claims, issuer, now)

@@ -88,15 +88,23 @@ class Store:
         return self._hasher
 
     def _meta_secret(self) -> str:
-        found = self.get_meta(keyhash.META_SECRET)
+        return self._meta_once(keyhash.META_SECRET, keyhash.new_secret_text)
+
+    def store_id(self) -> str:
+        """A random id of this database, the same for every process that opens it."""
+        return self._meta_once("store_id", lambda: tokens.new_id("store"))
+
+    def _meta_once(self, key: str, make: Callable[[], str]) -> str:
+        """A meta value created by the first process that asks; later ones read it."""
+        found = self.get_meta(key)
         if found is not None:
             return found
         try:
             with self._sessions.begin() as s:
-                s.add(MetaRow(key=keyhash.META_SECRET, value=keyhash.new_secret_text()))
+                s.add(MetaRow(key=key, value=make()))
         except IntegrityError:
-            pass  # another replica stored one first: use theirs
-        found = self.get_meta(keyhash.META_SECRET)
+            pass  # another process stored one first: use theirs
+        found = self.get_meta(key)
         assert found is not None
         return found
 
