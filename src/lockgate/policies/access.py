@@ -49,6 +49,11 @@ class ModelAccess:
         model = ctx.model
         if model is None:
             return
+        if model not in ctx.runtime.allowed_for(ctx.principal):
+            raise ModelNotFound(
+                f"model '{model}' does not exist or this key's plan does not include it",
+                param="model",
+            )
         if self._ops and ctx.principal is not None and ctx.principal.roles:
             allowed = self.operations(ctx.principal.roles)
             op = operation(ctx)
@@ -58,11 +63,6 @@ class ModelAccess:
                     f"'{op}' (roles.*.operations)",
                     code="operation_not_allowed",
                 )
-        if model not in ctx.runtime.allowed_for(ctx.principal):
-            raise ModelNotFound(
-                f"model '{model}' does not exist or this key's plan does not include it",
-                param="model",
-            )
         route = ctx.runtime.models[model]
         wanted = "embedding" if ctx.route == "embeddings" else "chat"
         if route.kind != wanted:
