@@ -1,0 +1,65 @@
+"""Identity changes reach other gateways through Redis pub/sub, not the store poll: the
+gateways here poll once an hour, so only a notification can tell them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lockgate.app import Gateway
+from lockgate.config.models import Config
+
+ADMIN = "lga-notify-" + "n" * 32
+HOUR = 3600.0
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    doc: dict[str, Any] = {
+        "version": 1,
+        "server": {"admin_keys": [ADMIN]},
+        "storage": f"sqlite:///{tmp_path / 'shared.db'}",
+        "state": redis_url,
+        "providers": {"demo": {"type": "mock"}},
+        "models": {"m": {"deployments": [{"provider": "demo", "model": "x"}]}},
+    }
+    a = Gateway(Config.model_validate(doc), identity_interval=HOUR)
+    b = Gateway(Config.model_validate(doc), identity_interval=HOUR)
+    await a.startup()
+    await b.startup()
+    try:
+        for gw in (a, b):
+            assert gw.notifier is not None
+            await asyncio.wait_for(gw.notifier.subscribed.wait(), 10)
+        yield a, b
+    finally:
+        await a.shutdown()
+        await b.shutdown()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)  # reads an in-memory value; the wait is bounded by the caller
+
+
+async def test_creation_and_revocation_reach_the_other_gateway(
+    pair: tuple[Gateway, Gateway],
+) -> None:
+    a, b = pair
+    transport = httpx.ASGITransport(app=a)
+    headers = {"authorization": f"Bearer {ADMIN}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://a/admin/v1", headers=headers
+    ) as admin:
+        await admin.post("/tenants", json={"name": "acme"})
+        app = (await admin.post("/tenants/acme/apps", json={"name": "bot"})).json()
+        key = (await admin.post(f"/apps/{app['id']}/keys", json={})).json()
+        await asyncio.wait_for(until(lambda: b.keys.lookup(key["key"]) is not None), 10)
+        assert (await admin.delete(f"/keys/{key['id']}")).status_code == 204
+        await asyncio.wait_for(until(lambda: b.keys.lookup(key["key"]) is None), 10)
+    assert b.notifier is not None and b.notifier.received >= 2
