@@ -149,6 +149,8 @@ async def started(tmp_path: Path, pki: Pki, request: pytest.FixtureRequest) -> A
     server = LeanServer(WithTls(gw), host="127.0.0.1", port=0, sock=sock, graceful_timeout=2)
     task = asyncio.create_task(server.serve())
     while not server.bound_port:
+        if task.done():
+            task.result()
         await asyncio.sleep(0.005)
     try:
         yield gw, f"https://localhost:{server.bound_port}"
@@ -182,7 +184,7 @@ async def test_required_client_certificates(started: Any, pki: Pki) -> None:
 
 @pytest.mark.parametrize("started", ["optional"], indirect=True)
 async def test_optional_client_certificates(started: Any, pki: Pki) -> None:
-    gw, base = started
+    _, base = started
     assert (await call(pki, base, pki.client)).status_code == 200
     r = await call(pki, base, None)  # no certificate and no key: 401, not a handshake failure
     assert r.status_code == 401 and "client certificate" in r.json()["error"]["message"]
