@@ -101,3 +101,26 @@ def test_every_command_has_help(cli: click.Group) -> None:
         for name in group.commands:
             result = CliRunner().invoke(cli, [group.name or "", name, "--help"])
             assert result.exit_code == 0 and "--storage" in result.output
+
+
+def test_admin_keys_commands(cli: click.Group, url: str) -> None:
+    s = ("--storage", url, "--json")
+    run(cli, "tenants", "create", "acme", *s)
+    created = json.loads(run(cli, "admin-keys", "create", "tenant-admin", "--tenant", "acme", *s))
+    assert created["key"].startswith("lga-") and created["tenant"] == "acme"
+    listed = run(cli, "admin-keys", "list", "--tenant", "acme", *s)
+    assert created["id"] in listed and created["key"] not in listed
+    run(cli, "admin-keys", "revoke", created["id"], *s)
+    assert json.loads(run(cli, "admin-keys", "list", *s))[0]["revoked_at"] is not None
+    result = CliRunner().invoke(cli, ["admin-keys", "create", "developer", "--storage", url])
+    assert result.exit_code == 1 and "needs a tenant" in result.output
+
+
+def test_url_needs_an_admin_key(cli: click.Group, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOCKGATE_ADMIN_KEY", raising=False)
+    result = CliRunner().invoke(cli, ["tenants", "list", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 2 and "--admin-key" in result.output
+    result = CliRunner().invoke(
+        cli, ["tenants", "list", "--url", "http://127.0.0.1:9", "--admin-key", "k"]
+    )
+    assert result.exit_code == 1 and "cannot reach the gateway" in result.output

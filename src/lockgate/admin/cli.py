@@ -1,7 +1,11 @@
-"""``lockgate tenants|apps|keys``: identity management straight against the store.
+"""``lockgate tenants|apps|keys|admin-keys``: identity management, against the store or a
+running gateway.
 
-The gateway notices every change within a second by polling the store's identity version, so
-these commands need no running gateway. The lead registers ``identity_commands()`` in cli.py.
+By default the commands write to the store directly; gateways notice every change within a
+second by polling the store's identity version, so no gateway needs to run. With ``--url`` (and
+``--admin-key``, default ``$LOCKGATE_ADMIN_KEY``) they go through that gateway's admin API
+instead, with the admin key's role and tenant scope (admin/remote.py). The lead registers
+``identity_commands()`` in cli.py.
 """
 
 from __future__ import annotations
@@ -16,20 +20,49 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from lockgate.store import DEFAULT_URL, ApiKey, App, CreatedKey, Store, StoreError, Tenant
+from lockgate.admin.remote import RemoteStore
+from lockgate.store import (
+    ADMIN_ROLES,
+    DEFAULT_URL,
+    AdminKey,
+    ApiKey,
+    App,
+    CreatedKey,
+    Store,
+    StoreError,
+    Tenant,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def identity_commands() -> list[click.Command]:
-    return [_tenants(), _apps(), _keys()]
+    return [_tenants(), _apps(), _keys(), _admin_keys()]
 
 
 # --- shared plumbing -------------------------------------------------------------------------
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta[f"lockgate.{param.name}"] = value
+    return value
+
+
 def _store_options(f: F) -> F:
     f = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
+    f = click.option(
+        "--admin-key",
+        envvar="LOCKGATE_ADMIN_KEY",
+        expose_value=False,
+        callback=_remember,
+        help="Admin key for --url [default: $LOCKGATE_ADMIN_KEY].",
+    )(f)
+    f = click.option(
+        "--url",
+        expose_value=False,
+        callback=_remember,
+        help="A running gateway (e.g. http://127.0.0.1:8080): use its admin API, not the store.",
+    )(f)
     f = click.option(
         "--config",
         "config_file",
@@ -44,10 +77,27 @@ def _store_options(f: F) -> F:
     return f
 
 
+Backend = Store | RemoteStore
+
+
 @contextmanager
-def _store(storage: str | None, config_file: str | None) -> Iterator[tuple[Store, set[str] | None]]:
-    """Open (and migrate) the store; yields it with the config's plan names, if a config given."""
+def _store(
+    storage: str | None, config_file: str | None
+) -> Iterator[tuple[Backend, set[str] | None]]:
+    """Open (and migrate) the store, or the gateway of --url; yields it with the config's plan
+    names, if a config was given."""
+    meta = click.get_current_context().meta
+    if meta.get("lockgate.url"):
+        admin_key = meta.get("lockgate.admin_key")
+        if not admin_key:
+            raise click.UsageError("--url needs --admin-key (or $LOCKGATE_ADMIN_KEY)")
+        try:
+            yield RemoteStore(meta["lockgate.url"], admin_key), None
+        except StoreError as exc:
+            raise click.ClickException(exc.message) from exc
+        return
     plans: set[str] | None = None
+    secret: str | None = None
     if config_file is not None:
         from lockgate.config.loader import ConfigError, load_config_file
 
@@ -57,9 +107,12 @@ def _store(storage: str | None, config_file: str | None) -> Iterator[tuple[Store
             raise click.ClickException(str(exc)) from exc
         storage = storage or cfg.storage
         plans = set(cfg.plans)
+        meta["lockgate.rotation_grace"] = cfg.auth.api_keys.rotation_grace
+        if cfg.auth.api_keys.hash_secret is not None:
+            secret = cfg.auth.api_keys.hash_secret.get_secret_value()
     url = storage or os.environ.get("LOCKGATE_STORAGE") or DEFAULT_URL
     try:
-        store = Store(url)
+        store = Store(url, key_secret=secret)
     except StoreError as exc:
         raise click.ClickException(exc.message) from exc
     try:
@@ -199,7 +252,7 @@ def _tenants() -> click.Group:
         if not yes:
             click.confirm(f"Delete tenant {name!r} with all its apps and keys?", abort=True)
         with _store(storage, config_file) as (store, _):
-            store.delete_tenant(name)
+            store.delete_tenant(name, cascade=True)
         _emit(as_json, {"deleted": name}, f"deleted tenant {name}")
 
     return tenants
@@ -288,16 +341,24 @@ def _keys() -> click.Group:
     @click.option(
         "--grace",
         type=click.FloatRange(min=0),
-        default=3600.0,
-        show_default=True,
-        help="Seconds the old key keeps working.",
+        default=None,
+        help="Seconds the old key keeps working [default: auth.api_keys.rotation_grace, 1h].",
     )
     @_store_options
     def rotate(
-        key_id: str, grace: float, storage: str | None, config_file: str | None, as_json: bool
+        key_id: str,
+        grace: float | None,
+        storage: str | None,
+        config_file: str | None,
+        as_json: bool,
     ) -> None:
         with _store(storage, config_file) as (store, _):
-            created = store.rotate_key(key_id, grace)
+            if isinstance(store, Store):
+                meta = click.get_current_context().meta
+                default = float(meta.get("lockgate.rotation_grace", 3600.0))
+                created = store.rotate_key(key_id, default if grace is None else grace)
+            else:  # the gateway applies its configured grace
+                created = store.rotate_key(key_id, grace)
         _print_created(created, as_json)
 
     @keys.command("revoke", help="Revoke a key; gateways stop accepting it within a second.")
@@ -309,3 +370,51 @@ def _keys() -> click.Group:
         _emit(as_json, asdict(k), f"revoked key {k.id} ({k.prefix}...)")
 
     return keys
+
+
+def _admin_key_line(k: AdminKey) -> str:
+    state = "revoked" if k.revoked_at else "active"
+    return f"{k.id}\t{k.prefix}...\t{k.role}\ttenant={k.tenant or '*'}\t{state}"
+
+
+def _admin_keys() -> click.Group:
+    @click.group("admin-keys", help="Create, list and revoke scoped admin keys.")
+    def admin_keys() -> None:
+        pass
+
+    @admin_keys.command("create", help="Create an admin key; the secret is printed once.")
+    @click.argument("role", type=click.Choice(ADMIN_ROLES))
+    @click.option("--tenant", help="The tenant it is scoped to (tenant-admin, developer).")
+    @_store_options
+    def create(
+        role: str, tenant: str | None, storage: str | None, config_file: str | None, as_json: bool
+    ) -> None:
+        with _store(storage, config_file) as (store, _):
+            created = store.create_admin_key(role, tenant)
+        k = created.key
+        data = {"id": k.id, "key": created.secret, "role": k.role, "tenant": k.tenant}
+        _emit(as_json, data, f"id:  {k.id}", f"key: {created.secret}")
+        if not as_json:
+            click.echo("The key is shown only once: store it now.", err=True)
+
+    @admin_keys.command("list", help="List admin keys (prefixes only).")
+    @click.option("--tenant", help="Only the keys scoped to this tenant.")
+    @_store_options
+    def list_(
+        tenant: str | None, storage: str | None, config_file: str | None, as_json: bool
+    ) -> None:
+        with _store(storage, config_file) as (store, _):
+            rows = store.list_admin_keys(tenant)
+        _emit(as_json, [asdict(k) for k in rows], *map(_admin_key_line, rows))
+
+    @admin_keys.command("revoke", help="Revoke an admin key.")
+    @click.argument("admin_key_id")
+    @_store_options
+    def revoke(
+        admin_key_id: str, storage: str | None, config_file: str | None, as_json: bool
+    ) -> None:
+        with _store(storage, config_file) as (store, _):
+            store.revoke_admin_key(admin_key_id)
+        _emit(as_json, {"revoked": admin_key_id}, f"revoked admin key {admin_key_id}")
+
+    return admin_keys
