@@ -224,3 +224,13 @@ def test_ping_and_load_snapshot_resolves_tenant_names(store: Store) -> None:
     snap = store.load_identity()
     assert snap.version == store.identity_version()
     assert [(a.id, a.tenant) for a in snap.apps] == [(app_id, "acme")]
+
+
+def test_key_hasher_is_hmac_sha256() -> None:
+    import hmac
+
+    from lockgate.store.keyhash import KeyHasher
+
+    for key in (b"k" * 16, b"s" * 32, b"long" * 40):
+        expected = hmac.new(key, b"lg-secret", hashlib.sha256).hexdigest()
+        assert KeyHasher(key).hash("lg-secret") == expected

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 from lockgate.errors import AuthenticationFailed
-from lockgate.identity.iprules import parse_ip
+from lockgate.identity.iprules import Address, parse_ip
 from lockgate.identity.principal import Principal
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Phase
@@ -68,8 +68,10 @@ class Authn:
         *,
         jwt: JwtAuthenticator | None = None,
         mtls: MtlsAuthenticator | None = None,
+        addresses: Callable[[str], Address | None] = parse_ip,
     ) -> None:
         self._index = index
+        self._addresses = addresses
         self._jwt = jwt
         self._mtls = mtls
 
@@ -77,7 +79,7 @@ class Authn:
         principal = await self._authenticate(ctx)
         ctx.principal = principal
         if principal.ip_rules:
-            address = parse_ip(ctx.client_ip)
+            address = self._addresses(ctx.client_ip)
             for rule in principal.ip_rules:
                 reason = rule.refusal(address)
                 if reason is not None:

@@ -7,9 +7,10 @@ message naming it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
-from lockgate.identity.iprules import parse_ip
+from lockgate.identity.iprules import Address, parse_ip
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Phase
 
@@ -20,11 +21,16 @@ class AccessRules:
     name: ClassVar[str] = "access-rules"
     phase: ClassVar[Phase] = Phase.AUTHZ
 
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
+    def __init__(
+        self, rules: tuple[Rule, ...], addresses: Callable[[str], Address | None] = parse_ip
+    ) -> None:
         self._rules = rules
+        self._addresses = addresses
+        # Only rules that match on, or check, the address need it parsed.
+        self._by_ip = any(r.ips is not None or (r.ip_rule and not r.early) for r in rules)
 
     async def on_request(self, ctx: RequestContext) -> None:
-        address = parse_ip(ctx.client_ip)
+        address = self._addresses(ctx.client_ip) if self._by_ip else None
         for rule in self._rules:
             if rule.applies(ctx, address):
                 reason = rule.refusal(ctx, address, ips=not rule.early)

@@ -13,18 +13,23 @@ checked by authentication, as soon as the principal is known.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
-from lockgate.identity.iprules import Networks, parse_ip
+from lockgate.identity.iprules import Address, Networks, parse_ip
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Phase
 
 from .rules import Rule, refuse
 
+Parse = Callable[[str], Address | None]
 
-def forwarded_client(peer: str, headers: list[tuple[bytes, bytes]], trusted: Networks) -> str:
+
+def forwarded_client(
+    peer: str, headers: list[tuple[bytes, bytes]], trusted: Networks, parse: Parse = parse_ip
+) -> str:
     """The client address behind trusted proxies (``peer`` itself when it is not one)."""
-    address = parse_ip(peer)
+    address = parse(peer)
     if address is None or address not in trusted:
         return peer
     hops: list[str] = []
@@ -35,7 +40,7 @@ def forwarded_client(peer: str, headers: list[tuple[bytes, bytes]], trusted: Net
     for hop in reversed(hops):
         if not hop:
             continue
-        hop_address = parse_ip(hop)
+        hop_address = parse(hop)
         if hop_address is None:
             break  # garbage can only come from the untrusted side: stop at the last good hop
         client = hop.strip("[]")
@@ -48,26 +53,28 @@ class ClientAddress:
     name: ClassVar[str] = "client-address"
     phase: ClassVar[Phase] = Phase.AUTHN
 
-    def __init__(self, trusted: Networks) -> None:
+    def __init__(self, trusted: Networks, addresses: Parse = parse_ip) -> None:
         self._trusted = trusted
+        self._addresses = addresses
 
     async def on_request(self, ctx: RequestContext) -> None:
         peer = ctx.client_ip
-        address = parse_ip(peer)
+        address = self._addresses(peer)
         if address is not None and address in self._trusted:
             ctx.peer_trusted = True
-            ctx.client_ip = forwarded_client(peer, ctx.headers, self._trusted)
+            ctx.client_ip = forwarded_client(peer, ctx.headers, self._trusted, self._addresses)
 
 
 class IpAccess:
     name: ClassVar[str] = "ip-access"
     phase: ClassVar[Phase] = Phase.AUTHN
 
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
+    def __init__(self, rules: tuple[Rule, ...], addresses: Parse = parse_ip) -> None:
         self._rules = rules
+        self._addresses = addresses
 
     async def on_request(self, ctx: RequestContext) -> None:
-        address = parse_ip(ctx.client_ip)
+        address = self._addresses(ctx.client_ip)
         for rule in self._rules:
             if rule.ip_rule is not None and rule.applies(ctx, address):
                 reason = rule.ip_rule.refusal(address)

@@ -29,10 +29,7 @@ if TYPE_CHECKING:
     from lockgate.config.models import PolicyRule
     from lockgate.pipeline.context import RequestContext
 
-SCHEMA = {
-    "principal": frozenset(values.PRINCIPAL),
-    "request": frozenset(values.REQUEST),
-}
+SCHEMA = values.FIELDS
 
 
 def check_condition(source: str) -> None:

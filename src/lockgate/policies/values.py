@@ -68,9 +68,20 @@ def local_time(ts: float, tz: str) -> Any:
     )
 
 
-def _time(ctx: RequestContext) -> Any:
-    tz = ctx.principal.tz if ctx.principal is not None else "UTC"
-    return local_time(ctx.received_at, tz)
+def time_getter() -> Getter:
+    """``request.time``, computed once per time zone and minute (the map is the same object
+    for every request of that minute, so conditions memoise on it)."""
+    last: list[Any] = [None, None]  # (tz, minute), map
+
+    def get(ctx: RequestContext) -> Any:
+        tz = ctx.principal.tz if ctx.principal is not None else "UTC"
+        key = (tz, int(ctx.received_at // 60))
+        if last[0] != key:
+            last[1] = local_time(key[1] * 60.0, tz)
+            last[0] = key
+        return last[1]
+
+    return get
 
 
 def prompt_tokens(ctx: RequestContext) -> int:
@@ -99,10 +110,17 @@ REQUEST: dict[str, Getter] = {
     "route": operation,
     "ip": lambda ctx: ctx.client_ip,
     "headers": _headers,
-    "time": _time,
     "tokens": prompt_tokens,
 }
 
 
+FACTORIES: dict[str, Callable[[], Getter]] = {"time": time_getter}
+
+
 def getter(root: str, field: str) -> Getter:
+    if root == "request" and field in FACTORIES:
+        return FACTORIES[field]()
     return (PRINCIPAL if root == "principal" else REQUEST)[field]
+
+
+FIELDS = {"principal": frozenset(PRINCIPAL), "request": frozenset(REQUEST) | frozenset(FACTORIES)}
