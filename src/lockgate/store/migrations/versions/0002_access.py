@@ -19,24 +19,22 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Plain ADD COLUMN, never batch mode: on SQLite a batch "move and copy" drops the old table,
+    # and with foreign keys on, ON DELETE CASCADE would empty every table that refers to it.
     for table in ("api_keys", "admin_keys"):
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(
-                sa.Column("hash_kind", sa.String(16), nullable=False, server_default="sha256")
-            )
+        op.add_column(
+            table, sa.Column("hash_kind", sa.String(16), nullable=False, server_default="sha256")
+        )
     for table in ("tenants", "apps"):
-        with op.batch_alter_table(table) as batch:
-            for column in ("allow_ips", "deny_ips"):
-                batch.add_column(
-                    sa.Column(column, sa.JSON, nullable=False, server_default=sa.text("'[]'"))
-                )
+        for column in ("allow_ips", "deny_ips"):
+            op.add_column(
+                table, sa.Column(column, sa.JSON, nullable=False, server_default=sa.text("'[]'"))
+            )
 
 
 def downgrade() -> None:
     for table in ("tenants", "apps"):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("deny_ips")
-            batch.drop_column("allow_ips")
+        op.drop_column(table, "deny_ips")
+        op.drop_column(table, "allow_ips")
     for table in ("api_keys", "admin_keys"):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("hash_kind")
+        op.drop_column(table, "hash_kind")
