@@ -129,3 +129,52 @@ async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
 
 async def test_unknown_route_uses_the_envelope(client: httpx.AsyncClient) -> None:
     _error(await client.get("/nope"), 404)
+
+
+async def test_tenant_with_apps_is_deleted_only_with_cascade(client: httpx.AsyncClient) -> None:
+    await client.post("/tenants", json={"name": "acme"})
+    app = (await client.post("/tenants/acme/apps", json={"name": "bot"})).json()
+    r = await client.delete("/tenants/acme")
+    assert r.status_code == 409 and "cascade=true" in r.json()["error"]["message"]
+    assert (await client.get(f"/apps/{app['id']}")).status_code == 200  # nothing half-deleted
+    assert (await client.delete("/tenants/acme?cascade=true")).status_code == 204
+    assert (await client.get(f"/apps/{app['id']}")).status_code == 404
+
+
+async def test_bad_key_input_is_refused_and_nothing_written(client: httpx.AsyncClient) -> None:
+    await client.post("/tenants", json={"name": "acme"})
+    app = (await client.post("/tenants/acme/apps", json={"name": "bot"})).json()
+    past = {"expires_at": "2001-01-01T00:00:00Z"}
+    r = await client.post(f"/apps/{app['id']}/keys", json=past)
+    assert r.status_code == 400 and "expires_at" in r.json()["error"]["message"]
+    r = await client.post(f"/apps/{app['id']}/keys", json={"nmae": "typo"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "nmae"
+    assert (await client.get(f"/apps/{app['id']}/keys")).json()["data"] == []
+    r = await client.post("/tenants", json={"name": "acme"})
+    assert r.status_code == 409
+
+
+async def test_ip_lists_on_tenants_and_apps(client: httpx.AsyncClient) -> None:
+    r = await client.post("/tenants", json={"name": "acme", "allow_ips": ["10.0.0.0/8"]})
+    assert r.status_code == 201 and r.json()["allow_ips"] == ["10.0.0.0/8"]
+    r = await client.post("/tenants/acme/apps", json={"name": "bot", "deny_ips": ["not-an-ip"]})
+    assert r.status_code == 400 and "deny_ips" in r.json()["error"]["message"]
+    r = await client.patch("/tenants/acme", json={"deny_ips": ["2001:db8::/32"]})
+    assert r.json()["deny_ips"] == ["2001:db8::/32"] and r.json()["allow_ips"] == ["10.0.0.0/8"]
+
+
+async def test_tenant_admin_gives_out_keys_of_its_own_tenant(client: httpx.AsyncClient) -> None:
+    await client.post("/tenants", json={"name": "acme"})
+    boss = (
+        await client.post("/admin-keys", json={"role": "tenant-admin", "tenant": "acme"})
+    ).json()
+    h = {"authorization": f"Bearer {boss['key']}"}
+    dev = await client.post("/admin-keys", headers=h, json={"role": "developer", "tenant": "acme"})
+    assert dev.status_code == 201
+    r = await client.post("/admin-keys", headers=h, json={"role": "platform-admin"})
+    assert r.status_code == 403
+    listed = (await client.get("/admin-keys", headers=h)).json()["data"]
+    assert {k["id"] for k in listed} == {boss["id"], dev.json()["id"]}
+    assert (await client.delete(f"/admin-keys/{dev.json()['id']}", headers=h)).status_code == 204
+    dev_h = {"authorization": f"Bearer {dev.json()['key']}"}
+    assert (await client.get("/tenants", headers=dev_h)).status_code == 401  # revoked
