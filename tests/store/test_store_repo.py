@@ -203,10 +203,15 @@ def test_meta(store: Store) -> None:
 def test_seed_creates_once_and_never_overwrites(store: Store) -> None:
     seed = {
         "acme": TenantSeed(
-            plan="standard", residency=["eu"], apps={"bot": AppSeed(plan="free", roles=["p"])}
+            plan="standard",
+            residency=["eu"],
+            allow_ips=["10.0.0.0/8"],
+            apps={"bot": AppSeed(plan="free", roles=["p"], deny_ips=["10.9.0.0/16"])},
         )
     }
     assert store.seed_from_config(seed) == ["acme", "acme/bot"]
+    assert store.get_tenant("acme").allow_ips == ("10.0.0.0/8",)
+    assert store.list_apps("acme")[0].deny_ips == ("10.9.0.0/16",)
     store.update_tenant("acme", plan="gold")
     assert store.seed_from_config(seed) == []
     assert store.get_tenant("acme").plan == "gold"

@@ -26,7 +26,12 @@ def seed_tenants(store: Store, tenants: Mapping[str, TenantSeed]) -> list[str]:
         if store.get_meta(marker) is None:
             try:
                 store.create_tenant(
-                    name, plan=seed.plan, residency=seed.residency, attributes=seed.attributes
+                    name,
+                    plan=seed.plan,
+                    residency=seed.residency,
+                    attributes=seed.attributes,
+                    allow_ips=seed.allow_ips,
+                    deny_ips=seed.deny_ips,
                 )
                 created.append(name)
             except ConflictError:
@@ -41,7 +46,13 @@ def seed_tenants(store: Store, tenants: Mapping[str, TenantSeed]) -> list[str]:
                 continue  # the tenant was deleted at runtime: its apps stay deleted too
             if app_name not in existing:
                 store.create_app(
-                    name, app_name, plan=app.plan, roles=app.roles, attributes=app.attributes
+                    name,
+                    app_name,
+                    plan=app.plan,
+                    roles=app.roles,
+                    attributes=app.attributes,
+                    allow_ips=app.allow_ips,
+                    deny_ips=app.deny_ips,
                 )
                 created.append(f"{name}/{app_name}")
             store.set_meta(app_marker, "1")
