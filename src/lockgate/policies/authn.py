@@ -76,7 +76,15 @@ class Authn:
         self._mtls = mtls
 
     async def on_request(self, ctx: RequestContext) -> None:
-        principal = await self._authenticate(ctx)
+        secret = credential(ctx)
+        if secret is not None and (self._jwt is None or not looks_like_jwt(secret)):
+            principal = self._index().lookup(secret)  # the hot path: an API key, no await
+            if principal is None:
+                raise AuthenticationFailed(
+                    "authentication: the API key is unknown, revoked or expired"
+                )
+        else:
+            principal = await self._token_or_certificate(ctx, secret)
         ctx.principal = principal
         if principal.ip_rules:
             address = self._addresses(ctx.client_ip)
@@ -85,18 +93,11 @@ class Authn:
                 if reason is not None:
                     raise refuse(reason)
 
-    async def _authenticate(self, ctx: RequestContext) -> Principal:
-        secret = credential(ctx)
+    async def _token_or_certificate(self, ctx: RequestContext, secret: str | None) -> Principal:
         index = self._index()
         if secret is not None:
-            if self._jwt is not None and looks_like_jwt(secret):
-                return await self._jwt.authenticate(secret, index.lookup_app, index.version)
-            principal = index.lookup(secret)
-            if principal is None:
-                raise AuthenticationFailed(
-                    "authentication: the API key is unknown, revoked or expired"
-                )
-            return principal
+            assert self._jwt is not None
+            return await self._jwt.authenticate(secret, index.lookup_app, index.version)
         if self._mtls is not None:
             found = self._mtls.authenticate(ctx, index.lookup_app)
             if found is not None:
