@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +53,10 @@ def gateway(store: Store) -> Gateway:
     return gw
 
 
+async def _no_limits(subject: Any) -> dict[str, Any]:
+    return {"tenant": subject.tenant, "limits": []}
+
+
 @pytest.fixture
 async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
     admin = create_admin_app(
@@ -59,6 +64,7 @@ async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
         admin_auth=gateway.admin_auth,
         on_identity_change=gateway.on_change,
         plan_names=lambda: {"free", "standard"},
+        limits_report=_no_limits,
     )
     app = Starlette(routes=[Mount("/admin/v1", app=admin)])
     transport = httpx.ASGITransport(app=app)

@@ -20,6 +20,7 @@ UNADDRESSED = {
     ("get", "/admin-keys"): "list",
     ("post", "/tenants"): "platform",
     ("post", "/admin-keys"): "grant",
+    ("get", "/limits"): "query",
 }
 
 
@@ -99,6 +100,13 @@ async def test_no_tenant_scoped_key_can_see_or_touch_another_tenant(
                 assert r.status_code == 404, where  # every role may read its own tenant
 
 
+async def ids_of_other(client: httpx.AsyncClient) -> dict[str, str]:
+    """globex's tenant, app and key, as query parameters name them."""
+    app = (await client.get("/tenants/globex/apps")).json()["data"][0]
+    key = (await client.get(f"/apps/{app['id']}/keys")).json()["data"][0]
+    return {"tenant": "globex", "app": app["id"], "key": key["id"]}
+
+
 async def _unaddressed(
     client: httpx.AsyncClient,
     method: str,
@@ -116,6 +124,12 @@ async def _unaddressed(
     elif kind == "platform":
         r = await client.request(method, path, headers=headers, json=body)
         assert r.status_code == 403, (role, path)
+    elif kind == "query":  # objects named in the query string
+        for name, value in (await ids_of_other(client)).items():
+            r = await client.get(path, headers=headers, params={name: value})
+            ghost = await client.get(path, headers=headers, params={name: "nope"})
+            assert r.status_code == ghost.status_code == 404, (role, path, name, r.text)
+            assert r.text.replace(value, "nope") == ghost.text
     else:  # granting an admin key of another tenant
         r = await client.post(path, headers=headers, json={"role": "auditor", "tenant": "globex"})
         ghost = await client.post(path, headers=headers, json={"role": "auditor", "tenant": "nope"})

@@ -18,12 +18,13 @@ from lockgate.limits.report import ReportSubject
 
 from . import access
 from .context import Caller, Ctx
+from .openapi import errors
 
 LimitsReport = Callable[[ReportSubject], Awaitable[dict[str, Any]]]
 
 
 def add_limit_routes(router: APIRouter, report: LimitsReport) -> None:
-    @router.get("/limits")
+    @router.get("/limits", responses=errors(400, 401, 404))
     async def current_limits(
         ctx: Ctx,
         caller: Caller,
