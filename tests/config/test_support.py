@@ -57,3 +57,14 @@ def test_a_table_price_is_enough_for_a_cost_limit() -> None:
         "plans:\n  p:\n    limits:\n      - {cost: 10, per: month}\n"
     )
     assert load_config_text(text, env={}).plans["p"].limits[0].cost == 10
+
+
+def test_limits_on_a_policy_matching_ips_are_refused() -> None:
+    text = BASE + (
+        "policies:\n  - name: office\n    match: {ips: [10.0.0.0/8]}\n"
+        "    limits: [{requests: 5, per: minute}]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env={})
+    [problem] = info.value.problems
+    assert problem.path == "policies[0].match.ips" and "scope: ip" in problem.message

@@ -277,3 +277,22 @@ async def test_a_reload_adds_changes_and_removes_limits(inproc: Any) -> None:
         assert [(await post(gw, key, chat())).status_code for _ in range(3)] == [200, 200, 429]
         await gw.gw.apply_config(load([]))
         assert (await post(gw, key, chat())).status_code == 200
+
+
+async def test_policy_limits_match_routes_and_tenant_qualified_apps(inproc: Any) -> None:
+    doc = config([])
+    doc["policies"] = [
+        {
+            "name": "messages-only",
+            "match": {"routes": ["messages"], "apps": ["acme/bot"]},
+            "limits": [{"requests": 1, "per": "hour"}],
+        }
+    ]
+    async with inproc(doc) as gw:
+        key = await gw.key()
+        other = await gw.key(app="other")
+        body = chat(max_tokens=10)
+        assert (await post(gw, key, body, "/v1/messages")).status_code == 200
+        assert (await post(gw, key, body, "/v1/messages")).status_code == 429
+        assert (await post(gw, key, body)).status_code == 200  # chat completions: not matched
+        assert (await post(gw, other, body, "/v1/messages")).status_code == 200  # another app

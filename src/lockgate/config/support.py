@@ -18,6 +18,10 @@ NOT_YET = "is not supported yet: Lockgate would not enforce it, so the config is
 
 def unsupported_settings(cfg: Config) -> Iterator[tuple[str, str]]:
     """(YAML path, what) for every set value that is not enforced yet."""
+    for i, rule in enumerate(cfg.policies):
+        if rule.limits and rule.match is not None and rule.match.ips:
+            at = join_path(join_path(join_path("policies", i), "match"), "ips")
+            yield at, "match.ips on a policy with limits (use a limit with scope: ip)"
     for name, model in cfg.models.items():
         base = join_path("models", name)
         if model.circuit_breaker is not None:

@@ -131,21 +131,25 @@ def _applicable(specs: tuple[LimitSpec, ...]) -> Applicable:
 @dataclass(frozen=True, slots=True)
 class _Rule:
     tenants: frozenset[str]
-    apps: frozenset[str]
+    apps: frozenset[str]  # app names, or "tenant/app"
     models: frozenset[str]
+    operations: frozenset[str]  # chat | messages | embeddings | count_tokens
     specs: tuple[LimitSpec, ...]
 
-    def applies(self, tenant: str, app: str, model: str) -> bool:
+    def applies(self, tenant: str, app: str, model: str, operation: str) -> bool:
         return (
             (not self.tenants or tenant in self.tenants)
-            and (not self.apps or app in self.apps)
+            and (not self.apps or app in self.apps or f"{tenant}/{app}" in self.apps)
             and (not self.models or model in self.models)
+            and (not self.operations or operation in self.operations)
         )
 
 
 def _rule(match: PolicyMatch | None, specs: tuple[LimitSpec, ...]) -> _Rule:
     m = match or PolicyMatch()
-    return _Rule(frozenset(m.tenants), frozenset(m.apps), frozenset(m.models), specs)
+    return _Rule(
+        frozenset(m.tenants), frozenset(m.apps), frozenset(m.models), frozenset(m.routes), specs
+    )
 
 
 class LimitSet:
@@ -173,7 +177,7 @@ class LimitSet:
                 rules.append(_rule(rule.match, specs))
         self._rules = tuple(rules)
         self._default_plan = config.default_plan
-        self._cache: dict[tuple[str | None, str, str, str, str], Applicable] = {}
+        self._cache: dict[tuple[str | None, str, str, str, str, str], Applicable] = {}
 
     def __bool__(self) -> bool:
         return any(self._plans.values()) or bool(self._rules)
@@ -187,16 +191,24 @@ class LimitSet:
                     yield spec
 
     def applicable(
-        self, plan: str | None, plan_owner: str, tenant: str, app: str, model: str
+        self,
+        plan: str | None,
+        plan_owner: str,
+        tenant: str,
+        app: str,
+        model: str,
+        operation: str = "",
     ) -> Applicable:
-        key = (plan, plan_owner, tenant, app, model)
+        """``operation`` is the request's route as policies name it (an Anthropic chat is
+        ``messages``); "" matches only rules without ``match.routes`` (the admin report)."""
+        key = (plan, plan_owner, tenant, app, model, operation)
         found = self._cache.get(key)
         if found is None:
             effective = plan or self._default_plan
             owner = plan_owner if plan else "tenant"
             specs = list(self._plans.get((effective, owner), ())) if effective else []
             for rule in self._rules:
-                if rule.applies(tenant, app, model):
+                if rule.applies(tenant, app, model, operation):
                     specs.extend(rule.specs)
             found = self._cache[key] = _applicable(tuple(specs))
         return found

@@ -27,6 +27,7 @@ from lockgate.limits.periods import PeriodCache
 from lockgate.limits.spec import NANO_USD, Applicable, LimitSet
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Phase
+from lockgate.policies.values import operation
 from lockgate.runtime import ModelRoute
 from lockgate.usage.cost import tokens_cost
 from lockgate.usage.tokenizer import count
@@ -70,7 +71,9 @@ class LimitsPolicy:
         p, route = ctx.principal, ctx.model_route
         if ctx.route not in LIMITED_ROUTES or p is None or route is None:
             return None
-        found = self._limits.applicable(p.plan, p.plan_owner, p.tenant_name, p.app_name, route.name)
+        found = self._limits.applicable(
+            p.plan, p.plan_owner, p.tenant_name, p.app_name, route.name, operation(ctx)
+        )
         if not found.specs:
             return None
         now = self._clock()
