@@ -112,6 +112,18 @@ HOSTILE = [
     (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
     (b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X-A: b\r\n" * 101 + b"\r\n", 431),
     (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+    # Only a lone "chunked" frames a body unambiguously.
+    (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    (
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501),
+    (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: x-custom\r\n\r\n", 501),
 ]
 
 
@@ -128,6 +140,11 @@ async def test_hostile_requests_are_refused_and_closed(request_bytes: bytes, sta
     assert out.startswith(b"HTTP/1.1 %d " % status), out[:80]
     assert b"connection: close" in out
     assert called == []
+    # In the OpenAI error envelope, with a request id, like the gateway's own routes.
+    head, body = out.split(b"\r\n\r\n", 1)
+    assert b"content-type: application/json\r\n" in head and b"x-request-id: req_" in head
+    error = orjson.loads(body)["error"]
+    assert set(error) == {"message", "type", "code", "param"} and error["message"]
 
 
 async def test_broken_chunked_body_is_refused_while_the_app_reads_it() -> None:
@@ -136,7 +153,7 @@ async def test_broken_chunked_body_is_refused_while_the_app_reads_it() -> None:
             server.bound_port,
             b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\nzz\r\n",
         )
-    assert out.startswith(b"HTTP/1.1 400 Bad Request") and out.count(b"HTTP/1.1") == 1
+    assert out.startswith(b"HTTP/1.1 400 Bad Request") and out.count(b"HTTP/1.1 ") == 1
 
 
 async def test_smuggled_request_after_a_good_one_is_never_served() -> None:

@@ -9,6 +9,7 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING
 
+from lockgate.serving import wire
 from lockgate.serving.context import BODY_HIGH_WATER, ServerContext
 
 if TYPE_CHECKING:
@@ -64,6 +65,11 @@ class Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def refusal(self, status: int, message: str | None = None, retry_after: int = 0) -> bytes:
+        """The server's own error response (JSON, with an ``x-request-id``), closing."""
+        ctx = self.ctx
+        return wire.canned(status, ctx.date_server, ctx.ids.next(), message, retry_after)
+
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:
             self.transport.write(data)
@@ -97,7 +103,7 @@ class Connection(asyncio.Protocol):
                 self.loop.call_later(self.limits.send_timeout, self.abort)
         self.wake_all()
 
-    def linger(self) -> None:
+    def linger(self, within: float | None = None) -> None:
         """Close a connection whose client may still be sending: FIN first, then discard.
 
         A plain close with unread bytes in the socket sends a reset, and a client still
@@ -118,7 +124,8 @@ class Connection(asyncio.Protocol):
             transport.resume_reading()
         transport.write_eof()
         self.wake_all()  # before arming: it cancels the connection's timer
-        self.linger_end = self.loop.time() + self.limits.linger_time
+        total = self.limits.linger_time if within is None else within
+        self.linger_end = self.loop.time() + total
         self.arm_linger()
 
     def arm_linger(self) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Final
+
+from lockgate.serving.overload import Overload
 
 if TYPE_CHECKING:
     from lockgate.serving.protocol import HttpProtocol
@@ -46,6 +50,13 @@ class ServerLimits:
       sends FIN and keeps reading and dropping input for up to ``linger_time`` in all, or
       until the client is silent for ``linger_timeout``, so that the client reads the answer
       instead of a connection reset.
+    - ``max_requests_per_connection``: after this many requests the response says
+      ``connection: close`` (0: no limit).
+    - ``max_connections`` / ``max_connections_per_ip``: connections served at once, in all and
+      from one client address (0: no limit). One more is answered 503 at once and closed.
+    - ``max_in_flight``: requests being handled at once (0: no limit); past it, and while the
+      event loop lags more than ``max_loop_lag`` seconds (0: not watched), new requests are
+      answered 503 with ``retry-after: retry_after`` without reaching the app.
     """
 
     max_header_bytes: int = 64 * 1024
@@ -58,6 +69,12 @@ class ServerLimits:
     max_discard_bytes: int = 1024 * 1024
     linger_time: float = 30.0
     linger_timeout: float = 5.0
+    max_requests_per_connection: int = 10_000
+    max_connections: int = 4096
+    max_connections_per_ip: int = 256
+    max_in_flight: int = 2048
+    max_loop_lag: float = 0.5
+    retry_after: int = 1
 
 
 class ServerContext:
@@ -69,9 +86,11 @@ class ServerContext:
         "clock",
         "connections",
         "date_server",
+        "ids",
         "limits",
         "loop",
         "names",
+        "overload",
         "shutting_down",
         "state",
         "tls",
@@ -89,6 +108,8 @@ class ServerContext:
         self.date_server = b""
         self.clock: asyncio.TimerHandle | None = None
         self.tls = False  # set when the listener terminates TLS (serving/tls.py)
+        self.ids = RequestIds()
+        self.overload = Overload(loop, limits, self.ids)
 
     def start_clock(self) -> None:
         """Refresh the ``date``/``server`` header bytes once a second, not per request."""
@@ -99,3 +120,20 @@ class ServerContext:
         if self.clock is not None:
             self.clock.cancel()
             self.clock = None
+        self.overload.stop()
+
+
+class RequestIds:
+    """``x-request-id`` values for the answers the server gives itself (refusals, shedding).
+
+    The same shape as the data plane's ids: a random per-process prefix and a counter.
+    """
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = "req_" + os.urandom(5).hex() + "s"
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):x}"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from lockgate.serving import wire
 
 if TYPE_CHECKING:
-    from lockgate.serving.context import Message, Scope
+    from lockgate.serving.context import ASGIApp, Message, Scope
     from lockgate.serving.protocol import HttpProtocol
 
 log = logging.getLogger("lockgate.serving")
@@ -23,6 +23,7 @@ NO_BODY_STATUS: Final = frozenset({204, 304})
 
 class RequestCycle:
     __slots__ = (
+        "admitted",
         "body",
         "body_complete",
         "body_deadline",
@@ -68,6 +69,7 @@ class RequestCycle:
         self.remaining = -1  # response bytes still owed under the app's content-length
         self.waiter: asyncio.Future[None] | None = None
         self.lost: Callable[[], object] | None = None  # see context.ON_DISCONNECT
+        self.admitted = False  # counted in the server's requests in flight
 
     def on_disconnect(self, callback: Callable[[], object] | None) -> None:
         self.lost = callback
@@ -87,11 +89,11 @@ class RequestCycle:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def run(self) -> None:
+    async def run(self, app: ASGIApp) -> None:
         conn = self.conn
         try:
             try:
-                await conn.ctx.app(self.scope, self.receive, self.send)
+                await app(self.scope, self.receive, self.send)
             finally:
                 self.lost = None  # the app is over: closing from here on concerns only us
                 # scope -> extensions -> self.on_disconnect -> self -> scope: break the cycle
@@ -114,7 +116,7 @@ class RequestCycle:
     def fail(self) -> None:
         conn = self.conn
         if self.head and not conn.closed and conn.transport is not None:
-            conn.transport.write(wire.canned(500, conn.ctx.date_server))
+            conn.transport.write(conn.refusal(500))
         conn.close()
 
     async def receive(self) -> Message:
@@ -161,7 +163,7 @@ class RequestCycle:
         if self.body or self.body_complete or conn.closed:
             return  # bytes came in the same loop turn: receive() has them
         if self.head:
-            conn.write(wire.canned(408, conn.ctx.date_server))
+            conn.write(conn.refusal(408))
         conn.close()  # wakes receive(), which reports http.disconnect
 
     async def send(self, message: Message) -> None:

@@ -10,12 +10,17 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from lockgate.serving import tls, wire
+from lockgate.serving import tls
 from lockgate.serving.connection import Connection
 from lockgate.serving.context import BODY_HIGH_WATER, ON_DISCONNECT, ServerContext
 from lockgate.serving.cycle import RequestCycle
 
 METHODS: Final = {m: m.decode() for m in (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE")}
+# Registered transfer codings (RFC 9110 section 18.8): a request using only these but not as
+# exactly "chunked" is malformed (400); one naming anything else asks for what we lack (501).
+KNOWN_CODINGS: Final = frozenset(
+    {b"chunked", b"compress", b"deflate", b"gzip", b"identity", b"x-compress", b"x-gzip"}
+)
 
 
 class Reject(Exception):
@@ -43,6 +48,7 @@ def split_target(url: bytes) -> tuple[str, bytes, bytes]:
 
 class HttpProtocol(Connection):
     __slots__ = (
+        "admitted",
         "client",
         "cycle",
         "discard_left",
@@ -54,6 +60,7 @@ class HttpProtocol(Connection):
         "in_head",
         "parser",
         "raw_head",
+        "requests",
         "server",
         "task",
         "tls",
@@ -77,6 +84,8 @@ class HttpProtocol(Connection):
         self.task: asyncio.Task[None] | None = None
         self.discard_left = 0  # unread body still allowed once the app ended without it
         self.tls: dict[str, str] | None = None  # the verified client certificate's subject
+        self.requests = 0  # requests parsed on this connection
+        self.admitted = False  # counted against the server's connection caps
 
     # --- transport callbacks -----------------------------------------------------------------
 
@@ -88,10 +97,24 @@ class HttpProtocol(Connection):
         if self.ctx.tls:
             self.tls = tls.client_subject(transport)
         self.ctx.connections.add(self)
+        overload = self.ctx.overload
+        ip = self.client[0] if self.client is not None else None
+        if not overload.admit_connection(ip):
+            # Over a cap: answer at once, then drop what the client sends for a moment so it
+            # reads the 503 instead of a reset. Nothing of this connection is parsed or kept.
+            message = overload.connection_refusal(ip)
+            self.failed = 503
+            self.write(self.refusal(503, message, self.limits.retry_after))
+            self.linger(within=min(1.0, self.limits.linger_time))
+            return
+        self.admitted = True
         self.arm(self.limits.header_timeout, head=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.admitted:
+            self.admitted = False
+            self.ctx.overload.release_connection(self.client[0] if self.client else None)
         if self.active is None:  # else cycle_done() does it: shutdown waits for app tasks
             self.ctx.connections.discard(self)
         self.wake_all()
@@ -151,6 +174,8 @@ class HttpProtocol(Connection):
         elif name == b"expect":
             self.expect_100 = value.lower() == b"100-continue"
         elif name == b"transfer-encoding":
+            if self.has_te or value.lower() != b"chunked":
+                raise Reject(_coding_status(value))  # only a single "chunked" is unambiguous
             self.has_te = True
         headers.append((name, value))
 
@@ -169,6 +194,11 @@ class HttpProtocol(Connection):
             raise Reject(503)
         method = parser.get_method()
         path, raw_path, query = split_target(self.url)
+        self.requests += 1
+        keep_alive = parser.should_keep_alive()
+        most = self.limits.max_requests_per_connection
+        if most and self.requests >= most:
+            keep_alive = False  # this response says connection: close
         scope = {
             "type": "http",
             "asgi": self.ctx.asgi,
@@ -185,7 +215,7 @@ class HttpProtocol(Connection):
             "state": self.ctx.state.copy(),
         }
         self.cycle = cycle = RequestCycle(
-            self, scope, parser.should_keep_alive(), self.expect_100 and version == "1.1"
+            self, scope, keep_alive, self.expect_100 and version == "1.1"
         )
         extensions: dict[str, object] = {ON_DISCONNECT: cycle.on_disconnect}
         if self.tls is not None:
@@ -231,7 +261,13 @@ class HttpProtocol(Connection):
         self.active = cycle
         self.deadline = 0.0  # no timeout while the app works; the timer finds nothing to do
         self.head_timer = False
-        self.task = self.loop.create_task(cycle.run())
+        overload = self.ctx.overload
+        if overload.lagging or overload.in_flight >= overload.max_in_flight:
+            self.task = self.loop.create_task(cycle.run(overload.shed_request))
+            return
+        overload.in_flight += 1
+        cycle.admitted = True
+        self.task = self.loop.create_task(cycle.run(self.ctx.app))
 
     def response_complete(self, cycle: RequestCycle) -> None:
         cycle.wake()  # a disconnect watcher in receive() learns that the response is done
@@ -241,6 +277,8 @@ class HttpProtocol(Connection):
     def cycle_done(self, cycle: RequestCycle) -> None:
         self.active = None
         self.task = None
+        if cycle.admitted:
+            self.ctx.overload.in_flight -= 1
         unread = len(cycle.body)
         if unread:
             self.buffered -= unread
@@ -263,7 +301,7 @@ class HttpProtocol(Connection):
             else:
                 self.close()
         elif self.failed:
-            self.write(wire.canned(self.failed, self.ctx.date_server))
+            self.write(self.refusal(self.failed))
             self.close()
         elif self.pipeline:
             self.start(self.pipeline.popleft())
@@ -283,12 +321,12 @@ class HttpProtocol(Connection):
         self.pipeline.clear()
         active = self.active
         if active is None:
-            self.write(wire.canned(status, self.ctx.date_server))
+            self.write(self.refusal(status))
             self.linger()  # the rest of what the client sends cannot be parsed: drop it
         elif not active.body_complete:
             # The framing of the body the app is reading is broken: nothing more can be sent.
             if active.head:
-                self.write(wire.canned(status, self.ctx.date_server))
+                self.write(self.refusal(status))
             self.linger()
         else:
             self.update_reading()  # answered after the active response, in cycle_done()
@@ -301,6 +339,12 @@ class HttpProtocol(Connection):
             self.close()
         else:
             self.pipeline.clear()
+
+
+def _coding_status(value: bytes) -> int:
+    """400 for a coding list that is not exactly "chunked", 501 if it names an unknown one."""
+    codings = [c.strip() for c in value.lower().split(b",")]
+    return 400 if all(c in KNOWN_CODINGS for c in codings) else 501
 
 
 def _no_delay(sock: Any) -> None:

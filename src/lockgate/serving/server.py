@@ -75,6 +75,7 @@ class LeanServer:
         lifespan = Lifespan(self.app, ctx.state, ctx.asgi)
         await lifespan.startup()
         ctx.start_clock()
+        ctx.overload.start()
         try:
             listener = await self._listen(loop, ctx)
             host, port = listener.sockets[0].getsockname()[:2]

@@ -6,6 +6,8 @@ from http import HTTPStatus
 from types import MappingProxyType
 from typing import Final
 
+import orjson
+
 STATUS_LINES: Final = MappingProxyType(
     {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode("ascii")) for s in HTTPStatus}
 )
@@ -28,18 +30,69 @@ def status_line(status: object) -> bytes:
     return b"HTTP/1.1 %d \r\n" % status
 
 
-def canned(status: int, date_server: bytes) -> bytes:
-    """A complete plain-text error response that closes the connection."""
-    phrase = HTTPStatus(status).phrase.encode("ascii")
+# The server's own refusals: (OpenAI error type, code, message). The message names the
+# setting that decided where there is one, so an operator knows what to change.
+REFUSALS: Final = MappingProxyType(
+    {
+        400: ("invalid_request_error", "bad_request", "the request is not valid HTTP/1.1"),
+        408: (
+            "invalid_request_error",
+            "request_timeout",
+            "the request body did not arrive in time (server.limits.body_timeout)",
+        ),
+        414: (
+            "invalid_request_error",
+            "uri_too_long",
+            "the request target is too long (server.limits.max_header_bytes)",
+        ),
+        431: (
+            "invalid_request_error",
+            "request_header_fields_too_large",
+            "the request head is too large "
+            "(server.limits.max_header_bytes, server.limits.max_headers)",
+        ),
+        500: ("api_error", "internal_error", "internal error"),
+        501: (
+            "invalid_request_error",
+            "not_implemented",
+            "unsupported Transfer-Encoding: only chunked is accepted",
+        ),
+        503: ("api_error", "unavailable", "the server is shutting down; retry later"),
+        505: (
+            "invalid_request_error",
+            "http_version_not_supported",
+            "HTTP version not supported: use HTTP/1.1 or HTTP/1.0",
+        ),
+    }
+)
+
+
+def canned(
+    status: int,
+    date_server: bytes,
+    request_id: str,
+    message: str | None = None,
+    retry_after: int = 0,
+) -> bytes:
+    """A complete error response in the OpenAI envelope that closes the connection."""
+    kind, code, default = REFUSALS.get(status, ("api_error", "error", HTTPStatus(status).phrase))
+    if message is not None:
+        default = message
+    if status == 503 and message is not None:
+        code = "overloaded"
+    body = orjson.dumps({"error": {"message": default, "type": kind, "code": code, "param": None}})
+    extra = b"retry-after: %d\r\n" % retry_after if retry_after else b""
     return b"".join(
         (
             STATUS_LINES[status],
             date_server,
-            b"content-type: text/plain; charset=utf-8\r\n",
-            b"content-length: %d\r\n" % len(phrase),
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"x-request-id: %s\r\n" % request_id.encode("ascii"),
+            extra,
             CLOSE,
             b"\r\n",
-            phrase,
+            body,
         )
     )
 
