@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,10 @@ from lockgate.app import Gateway
 from lockgate.bootstrap import FirstKey, ensure_admin_key, ensure_first_key
 from lockgate.config.default import default_config
 from lockgate.config.loader import ConfigError, load_config_file
-from lockgate.config.models import Config
+from lockgate.config.models import Config, ServerConfig
+from lockgate.serving import ServerLimits
 from lockgate.serving import run as run_lean
+from lockgate.serving.workers import bind
 from lockgate.store.repo import Store
 
 ENV_CONFIG = "LOCKGATE_CONFIG_PATH"
@@ -83,6 +86,20 @@ def banner(p: Prepared, host: str, port: int) -> str:
     return "\n".join(lines)
 
 
+def server_limits(server: ServerConfig) -> ServerLimits:
+    """``server.limits`` as the lean server's limits (the field names are the same)."""
+    return ServerLimits(**server.limits.model_dump())
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind before anything is printed: a port in use is one line and exit code 1."""
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+
+
 def app_from_env() -> Gateway:
     """Factory for uvicorn worker processes (``--workers N``)."""
     path = os.environ.get(ENV_CONFIG)
@@ -118,8 +135,12 @@ def serve(
         raise click.ClickException(
             "--workers > 1 needs shared state: set 'state: redis://host:6379/0' in the config"
         )
+    sock = listen(host, port)
+    port = sock.getsockname()[1]  # the one the system chose for --port 0
     click.echo(banner(p, host, port), err=True)
     grace = max(1.0, p.config.server.shutdown_grace)
+    limits = server_limits(p.config.server)
+    options = _uvicorn_options(host, port, grace, p.config.server)
     if workers > 1:
         # Worker processes rebuild the gateway from the same config (app_from_env).
         if config_path is not None:
@@ -127,11 +148,18 @@ def serve(
         if p.extra_admin_keys:
             os.environ[ENV_EXTRA_ADMIN] = p.extra_admin_keys[0]
         if server == "uvicorn":
-            uvicorn.run(
-                FACTORY, factory=True, workers=workers, **_uvicorn_options(host, port, grace)
-            )
+            sock.close()  # uvicorn's supervisor binds its own; the check above still held
+            uvicorn.run(FACTORY, factory=True, workers=workers, **options)
         else:
-            run_lean(FACTORY, host=host, port=port, workers=workers, graceful_timeout=grace)
+            run_lean(
+                FACTORY,
+                host=host,
+                port=port,
+                workers=workers,
+                graceful_timeout=grace,
+                limits=limits,
+                sock=sock,
+            )
         return
     gateway = Gateway(
         p.config,
@@ -141,15 +169,22 @@ def serve(
         tune_gc=True,
     )
     if server == "uvicorn":
-        uvicorn.Server(uvicorn.Config(gateway, **_uvicorn_options(host, port, grace))).run()
+        uvicorn.Server(uvicorn.Config(gateway, **options)).run(sockets=[sock])
     else:
-        run_lean(app=gateway, host=host, port=port, graceful_timeout=grace)
+        run_lean(
+            app=gateway, host=host, port=port, graceful_timeout=grace, limits=limits, sock=sock
+        )
 
 
-def _uvicorn_options(host: str, port: int, grace: float) -> dict[str, Any]:
+def _uvicorn_options(host: str, port: int, grace: float, server: ServerConfig) -> dict[str, Any]:
+    """uvicorn honours the keep-alive timeout and the connection cap of ``server.limits``;
+    the other limits are the lean server's."""
+    limits = server.limits
     return dict(
         host=host,
         port=port,
+        timeout_keep_alive=int(max(1, limits.keepalive_timeout)),
+        limit_concurrency=limits.max_connections or None,
         loop="uvloop",
         http="httptools",
         lifespan="on",

@@ -14,7 +14,10 @@ from lockgate.wire.types import StreamEnd, StreamStart, TextDelta
 
 
 class FakeResponse:
-    def __init__(self, pieces: list[bytes], *, stall: bool = False) -> None:
+    def __init__(
+        self, pieces: list[bytes], *, stall: bool = False, max_event_bytes: int = 0
+    ) -> None:
+        self.max_event_bytes = max_event_bytes
         self.pieces = pieces
         self.stall = stall
         self.closed = False
@@ -91,5 +94,19 @@ async def test_failure_after_the_first_token_names_the_provider() -> None:
         async for c in stream:
             seen.append(c)
     assert any(isinstance(c, TextDelta) for c in seen)
+    assert err.value.message.startswith("provider 'up' stream failed")
+    assert resp.closed
+
+
+async def test_an_event_past_max_event_bytes_fails_naming_the_setting() -> None:
+    """The data lines of one event are bounded, not only a line still waiting for its end."""
+    endless = b"".join(b"data: " + b"x" * 100 + b"\n" for _ in range(50))  # no blank line
+    resp = FakeResponse([chunk("Hi"), endless], max_event_bytes=1000)
+    stream = HttpChunkStream(resp, openai.ChatStreamDecoder(), "up")  # type: ignore[arg-type]
+    await stream.prime(1.0)
+    with pytest.raises(UpstreamProtocolError) as err:
+        async for _ in stream:
+            pass
+    assert "exceeds 1000 bytes (server.upstream.max_event_bytes)" in err.value.message
     assert err.value.message.startswith("provider 'up' stream failed")
     assert resp.closed

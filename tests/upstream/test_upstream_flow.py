@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from upstream_server import FAST, Handler, RawServer, ServerConn, stall
 
-from lockgate.errors import UpstreamTimeout
+from lockgate.errors import UpstreamProtocolError, UpstreamTimeout
 from lockgate.upstream import Timeouts, UpstreamClient, UpstreamRequest
 from lockgate.upstream.connection import HIGH_WATER, Connection
 
@@ -215,3 +215,26 @@ async def test_a_slow_consumer_is_not_an_idle_upstream(
     with pytest.raises(UpstreamTimeout, match="idle"):
         async for _ in body:
             pass
+
+
+async def test_a_stream_past_max_stream_bytes_is_cut_and_its_connection_closed(
+    serve: Serve,
+) -> None:
+    async def endless(conn: ServerConn) -> None:
+        await conn.read_request()
+        await conn.write(HEAD_CHUNKED)
+        while True:  # bounded by the client hanging up: the write then fails
+            await conn.write(b"400\r\n" + b"x" * 1024 + b"\r\n")
+
+    server = await serve(endless)
+    client = UpstreamClient(max_stream_bytes=64 * 1024)
+    try:
+        resp = await client.send(req(server), FAST)
+        received = 0
+        with pytest.raises(UpstreamProtocolError, match=r"server\.upstream\.max_stream_bytes"):
+            async for data in resp.iter_body():
+                received += len(data)
+        assert received <= 64 * 1024
+        await assert_released(client, server)
+    finally:
+        await client.aclose()

@@ -1,4 +1,6 @@
-from lockgate.wire.sse import SSEEvent, SSEParser, encode_event
+import pytest
+
+from lockgate.wire.sse import EventTooLarge, SSEEvent, SSEParser, encode_event
 
 
 def test_events_split_across_feeds_and_line_endings() -> None:
@@ -19,12 +21,16 @@ def test_close_flushes_last_event_and_ignores_empty() -> None:
 
 def test_oversized_line_is_rejected() -> None:
     p = SSEParser(max_event_bytes=8)
-    try:
+    with pytest.raises(EventTooLarge, match="line exceeds 8 bytes"):
         p.feed(b"data: 0123456789")
-    except ValueError as e:
-        assert "size limit" in str(e)
-    else:
-        raise AssertionError("expected a size error")
+
+
+def test_data_lines_of_one_event_are_bounded_together() -> None:
+    p = SSEParser(max_event_bytes=80)
+    assert p.feed(b"data: " + b"a" * 40 + b"\n\n") == [SSEEvent("a" * 40)]  # the count restarts
+    p.feed(b"data: " + b"b" * 40 + b"\n")
+    with pytest.raises(EventTooLarge, match="event exceeds 80 bytes"):
+        p.feed(b"data: " + b"c" * 40 + b"\n")  # each line is short; together they are not
 
 
 def test_encode_event() -> None:

@@ -121,14 +121,53 @@ class TlsConfig(Strict):
         return self
 
 
+Bytes = Annotated[int, BeforeValidator(_number), Field(gt=0)]
+
+
+class ServerLimitsConfig(Strict):
+    """What one client may cost the lean HTTP server (``lockgate.serving.ServerLimits``);
+    0 turns a count limit or ``max_loop_lag`` off."""
+
+    max_header_bytes: Bytes = 64 * 1024
+    max_headers: int = Field(default=100, gt=0)
+    header_timeout: Seconds = 10.0
+    body_timeout: Seconds = 30.0
+    keepalive_timeout: Seconds = 75.0
+    send_timeout: Seconds = 30.0
+    max_pipelined: int = Field(default=32, gt=0)
+    max_discard_bytes: Annotated[int, BeforeValidator(_number), Field(ge=0)] = 1024 * 1024
+    linger_time: Seconds = 30.0
+    linger_timeout: Seconds = 5.0
+    max_requests_per_connection: int = Field(default=10_000, ge=0)
+    max_connections: int = Field(default=4096, ge=0)
+    max_connections_per_ip: int = Field(default=256, ge=0)
+    max_in_flight: int = Field(default=2048, ge=0)
+    max_loop_lag: Seconds = 0.5
+    retry_after: int = Field(default=1, ge=1, le=3600)
+
+
+class UpstreamPoolConfig(Strict):
+    """The upstream client: keep-alive pools per origin and bounds on what a provider sends."""
+
+    pool_size: int = Field(default=256, gt=0)  # connections per origin, busy + idle
+    max_idle: int = Field(default=64, ge=0)  # idle connections kept per origin
+    idle_ttl: Seconds = 60.0  # an idle connection older than this is closed
+    max_stream_bytes: Bytes = 64 * 1024 * 1024  # bytes of one streamed response
+    max_event_bytes: Bytes = 4 * 1024 * 1024  # bytes of one server-sent event
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     admin_keys: list[SecretStr] = Field(default_factory=list)
     trusted_proxies: list[Network] = Field(default_factory=list)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    max_admin_body_bytes: Bytes = 64 * 1024
+    max_embedding_inputs: int = Field(default=2048, gt=0)
     shutdown_grace: Seconds = 30.0
     tls: TlsConfig | None = None
+    limits: ServerLimitsConfig = ServerLimitsConfig()
+    upstream: UpstreamPoolConfig = UpstreamPoolConfig()
 
 
 class JwtClaims(Strict):

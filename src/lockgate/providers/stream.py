@@ -13,10 +13,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from lockgate.errors import UpstreamError, UpstreamTimeout
+from lockgate.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
 from lockgate.upstream import UpstreamResponse
-from lockgate.wire.sse import SSEEvent, SSEParser
+from lockgate.wire.sse import EventTooLarge, SSEEvent, SSEParser
 from lockgate.wire.types import Chunk, StreamStart
+
+# One event's bound when the response carries none (a client built without limits).
+DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 class StreamDecoder(Protocol):
@@ -58,16 +61,19 @@ class HttpChunkStream:
             yield chunk
 
     async def _decode(self) -> AsyncIterator[Chunk]:
-        parser = SSEParser()
+        parser = SSEParser(self._response.max_event_bytes or DEFAULT_MAX_EVENT_BYTES)
         decoder = self._decoder
         try:
-            async for data in self._response.iter_body():
-                for event in parser.feed(data):
+            try:
+                async for data in self._response.iter_body():
+                    for event in parser.feed(data):
+                        for chunk in decoder.feed(event):
+                            yield chunk
+                for event in parser.close():
                     for chunk in decoder.feed(event):
                         yield chunk
-            for event in parser.close():
-                for chunk in decoder.feed(event):
-                    yield chunk
+            except EventTooLarge as exc:
+                raise UpstreamProtocolError(f"{exc} (server.upstream.max_event_bytes)") from None
             for chunk in decoder.close():
                 yield chunk
         except UpstreamError as err:

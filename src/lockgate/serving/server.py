@@ -146,8 +146,12 @@ def run(
     workers: int = 1,
     graceful_timeout: float,
     limits: ServerLimits = ServerLimits(),  # noqa: B008 - frozen, safe to share
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (SIGHUP is left to the app), on uvloop.
+
+    ``sock``, if given, is a listening socket already bound (see ``workers.bind``): the CLI
+    binds before it prints anything, so a port in use is one clear error, not a traceback.
 
     Give ``app`` or ``app_factory`` ("module:callable", called with no arguments inside the
     event loop, like uvicorn's factory mode). ``workers=1`` serves in this process; more need
@@ -171,6 +175,7 @@ def run(
             workers=workers,
             graceful_timeout=graceful_timeout,
             limits=limits,
+            sock=sock,
         )
         return
     if app is not None:
@@ -182,7 +187,7 @@ def run(
         load,
         host=host,
         port=port,
-        sock=None,
+        sock=sock,
         graceful_timeout=graceful_timeout,
         limits=limits,
         signals=SIGNALS,

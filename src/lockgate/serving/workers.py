@@ -70,9 +70,11 @@ def supervise(
     workers: int,
     graceful_timeout: float,
     limits: ServerLimits,
+    sock: socket.socket | None = None,
 ) -> None:
     factory_loader(app_factory)  # a malformed spec fails here, not once per worker
-    sock = bind(host, port)
+    if sock is None:
+        sock = bind(host, port)
     pid = os.getpid()
     log.info("Started parent process [%d]", pid)
     wake, wake_writer = socket.socketpair()

@@ -29,12 +29,17 @@ class UpstreamClient:
         idle_ttl: float = 60.0,
         ssl_context: ssl.SSLContext | None = None,
         max_header_bytes: int = 64 * 1024,
+        max_stream_bytes: int = 0,
+        max_event_bytes: int = 0,
     ) -> None:
+        """``max_stream_bytes`` bounds a body read with ``iter_body``, ``max_event_bytes`` one
+        server-sent event parsed from it (both carried by each response; 0: no bound)."""
         if max_connections_per_origin < 1 or max_idle_per_origin < 0:
             raise ValueError("max_connections_per_origin must be >= 1, max_idle >= 0")
         self._limits = PoolLimits(
             max_connections_per_origin, max_idle_per_origin, idle_ttl, max_header_bytes
         )
+        self._stream_limits = (max_stream_bytes, max_event_bytes)
         self._ssl = ssl_context
         self._pools: dict[str, Pool] = {}
         self._hosts: dict[str, str] = {}  # origin -> Host header value
@@ -53,7 +58,7 @@ class UpstreamClient:
         head, body = encode_request(req, target, self._hosts[origin])
         is_head = req.method == "HEAD"
         conn = await pool.acquire(timeouts, deadline, False)
-        resp = UpstreamResponse(conn, loop)
+        resp = UpstreamResponse(conn, loop, *self._stream_limits)
         conn.start(resp, head, body, is_head, timeouts, deadline)
         while resp.status == 0:
             err = resp._error
@@ -63,7 +68,7 @@ class UpstreamClient:
                 # The upstream closed this idle connection as we reused it: the request was
                 # not processed, so it is safe to send once more on a new connection.
                 conn = await pool.acquire(timeouts, deadline, True)
-                resp = UpstreamResponse(conn, loop)
+                resp = UpstreamResponse(conn, loop, *self._stream_limits)
                 conn.start(resp, head, body, is_head, timeouts, deadline)
                 continue
             await resp._wait()

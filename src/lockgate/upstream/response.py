@@ -32,10 +32,22 @@ class UpstreamResponse:
         "_stale",
         "_waiter",
         "headers",
+        "max_event_bytes",
+        "max_stream_bytes",
         "status",
     )
 
-    def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        loop: asyncio.AbstractEventLoop,
+        max_stream_bytes: int = 0,
+        max_event_bytes: int = 0,
+    ) -> None:
+        # Bounds for a body read as a stream (iter_body) and for one event parsed from it;
+        # 0: none. The client sets them from server.upstream.
+        self.max_stream_bytes = max_stream_bytes
+        self.max_event_bytes = max_event_bytes
         self.status = 0
         self.headers: list[tuple[str, str]] = []
         self._conn: Connection | None = conn
@@ -77,7 +89,11 @@ class UpstreamResponse:
         return b"".join(chunks)
 
     def iter_body(self) -> AsyncIterator[bytes]:
-        """Body chunks as they arrive (several small ones may come joined)."""
+        """Body chunks as they arrive (several small ones may come joined).
+
+        Past ``max_stream_bytes`` in all the response is closed and UpstreamProtocolError
+        raised: a provider that streams without end cannot hold a connection and a request.
+        """
         return _BodyIterator(self)
 
     async def aclose(self) -> None:
@@ -134,10 +150,11 @@ class UpstreamResponse:
 
 
 class _BodyIterator:
-    __slots__ = ("_resp",)
+    __slots__ = ("_left", "_resp")
 
     def __init__(self, resp: UpstreamResponse) -> None:
         self._resp = resp
+        self._left = resp.max_stream_bytes or float("inf")
 
     def __aiter__(self) -> _BodyIterator:
         return self
@@ -150,6 +167,14 @@ class _BodyIterator:
                 data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 chunks.clear()
                 resp._buffered = 0
+                self._left -= len(data)
+                if self._left < 0:
+                    err = UpstreamProtocolError(
+                        f"upstream stream exceeds {resp.max_stream_bytes} bytes "
+                        "(server.upstream.max_stream_bytes)"
+                    )
+                    resp._fail(err)
+                    raise err
                 conn = resp._conn
                 if conn is not None and conn.paused:
                     conn.resume()

@@ -3,12 +3,18 @@
 The parser follows the WHATWG event-stream rules that matter for model APIs: lines end in LF,
 CR or CRLF (a CRLF split across two feeds is handled); ``data`` lines of one event are joined
 with LF; a blank line dispatches; lines starting with ``:`` are comments; ``id`` and ``retry``
-are ignored. An event with no data line is not dispatched.
+are ignored. An event with no data line is not dispatched. One event (its data lines together,
+or a line still waiting for its end) may hold at most ``max_event_bytes``: past that the parser
+raises ``EventTooLarge`` rather than buffer without bound.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+class EventTooLarge(ValueError):
+    """A server-sent event (or one line of it) is larger than the parser's bound."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -20,11 +26,12 @@ class SSEEvent:
 class SSEParser:
     """Feed raw bytes as they arrive; get back the events they complete."""
 
-    __slots__ = ("_buf", "_data", "_event", "_pending_cr", "max_event_bytes")
+    __slots__ = ("_buf", "_data", "_event", "_pending_cr", "_size", "max_event_bytes")
 
     def __init__(self, max_event_bytes: int = 16 * 1024 * 1024) -> None:
         self._buf = b""
         self._data: list[str] = []
+        self._size = 0  # bytes of the data lines of the event being read
         self._event: str | None = None
         self._pending_cr = False
         self.max_event_bytes = max_event_bytes
@@ -54,7 +61,7 @@ class SSEParser:
             start = nxt
         self._buf = buf[start:]
         if len(self._buf) > self.max_event_bytes:
-            raise ValueError("server-sent event line exceeds the size limit")
+            raise EventTooLarge(f"a server-sent event line exceeds {self.max_event_bytes} bytes")
         return events
 
     def close(self) -> list[SSEEvent]:
@@ -72,6 +79,7 @@ class SSEParser:
                 events.append(SSEEvent("\n".join(self._data), self._event))
             self._data = []
             self._event = None
+            self._size = 0
             return
         if raw[0] == 0x3A:  # ':' comment
             return
@@ -80,6 +88,9 @@ class SSEParser:
         if sep and value.startswith(" "):
             value = value[1:]
         if name == "data":
+            self._size += len(raw)
+            if self._size > self.max_event_bytes:
+                raise EventTooLarge(f"a server-sent event exceeds {self.max_event_bytes} bytes")
             self._data.append(value)
         elif name == "event":
             self._event = value
