@@ -124,3 +124,17 @@ def test_url_needs_an_admin_key(cli: click.Group, monkeypatch: pytest.MonkeyPatc
         cli, ["tenants", "list", "--url", "http://127.0.0.1:9", "--admin-key", "k"]
     )
     assert result.exit_code == 1 and "cannot reach the gateway" in result.output
+
+
+def test_cli_refuses_what_the_admin_api_refuses(cli: click.Group, url: str) -> None:
+    s = ("--storage", url)
+    for name in ("ab\n", ".", ".."):
+        result = CliRunner().invoke(cli, ["tenants", "create", name, *s])
+        assert result.exit_code == 1 and "name must be 1-64 characters" in result.output
+    run(cli, "tenants", "create", "acme", *s)
+    app = json.loads(run(cli, "apps", "create", "acme", "bot", *s, "--json"))
+    result = CliRunner().invoke(
+        cli, ["keys", "create", app["id"], "--expires-at", "2001-01-01", *s]
+    )
+    assert result.exit_code == 2 and "expires_at is in the past" in result.output
+    assert json.loads(run(cli, "keys", "list", app["id"], *s, "--json")) == []

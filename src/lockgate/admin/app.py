@@ -3,6 +3,8 @@
 Routes are relative (``/tenants``...): the gateway mounts this app at ``/admin/v1``. Store
 calls run in a thread (the store is synchronous and never on the hot path); after every
 mutation ``on_identity_change`` is awaited so this replica's key index is current at once.
+The API sits behind ``AdminGuard``, which checks the admin key and bounds the body before
+FastAPI reads anything.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from lockgate.store.repo import Store
 from . import openapi
 from .context import AdminContext
 from .errors import install_error_handlers
+from .guard import AdminGuard
 from .limits import LimitsReport, add_limit_routes
 from .routes import add_admin_key_routes, add_app_routes, add_key_routes, add_tenant_routes
 
@@ -31,9 +34,11 @@ def create_admin_app(
     plan_names: Callable[[], Collection[str]] | None = None,
     limits_report: LimitsReport | None = None,
     rotation_grace: Callable[[], float] | None = None,
-) -> FastAPI:
+    max_body_bytes: int = 64 * 1024,
+) -> AdminGuard:
     """``plan_names`` lists the configured plans (read per call, so reloads apply); ``None``
-    accepts any plan name. ``rotation_grace`` is the default grace of a key rotation."""
+    accepts any plan name. ``rotation_grace`` is the default grace of a key rotation.
+    ``max_body_bytes`` is ``server.max_admin_body_bytes``."""
     app = FastAPI(
         title="Lockgate admin API",
         version="1",
@@ -54,4 +59,4 @@ def create_admin_app(
         add_limit_routes(router, limits_report)
     app.include_router(router)
     openapi.install(app, ADMIN_PREFIX)
-    return app
+    return AdminGuard(app, admin_auth=admin_auth, max_body_bytes=max_body_bytes)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from lockgate.admin.schemas import future_expiry
 from lockgate.admin.remote import RemoteStore
 from lockgate.store import (
     ADMIN_ROLES,
@@ -324,6 +325,11 @@ def _keys() -> click.Group:
         config_file: str | None,
         as_json: bool,
     ) -> None:
+        if expires_at is not None:
+            try:
+                future_expiry(expires_at)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--expires-at") from None
         with _store(storage, config_file) as (store, _):
             created = store.create_key(app_id, name=name, expires_at=expires_at)
         _print_created(created, as_json)

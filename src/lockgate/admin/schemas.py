@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from lockgate.store.records import AdminKey, AdminRole, ApiKey, App, CreatedKey, Tenant
+
+
+def _date_time_text(value: Any) -> Any:
+    """A number is refused: pydantic would read 1700000000000 as milliseconds, silently."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string, e.g. 2030-01-01T00:00:00Z")
+    return value
+
+
+def future_expiry(value: datetime) -> datetime:
+    """An expiry must lie ahead: a key born expired is a mistake, never what was meant.
+    A time without a zone is UTC, as in the store. Shared with the CLI."""
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    if moment <= datetime.now(UTC):
+        raise ValueError("expires_at is in the past: a key must expire in the future")
+    return value
+
+
+DateTimeText = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(future_expiry)]
 
 
 class Body(BaseModel):
@@ -55,7 +74,7 @@ class AppPatch(Body):
 
 class KeyCreate(Body):
     name: str | None = Field(default=None, max_length=128)
-    expires_at: datetime | None = None
+    expires_at: DateTimeText | None = None
 
 
 class KeyRotate(Body):

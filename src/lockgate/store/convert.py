@@ -14,7 +14,8 @@ from .records import ApiKey, App, Tenant
 from .schema import ApiKeyRow, AppRow, TenantRow
 
 TZ_ATTRIBUTE = "tz"  # a tenant's time zone, for conditions on the local time
-_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# fullmatch, not match: "$" also matches before a final newline, which let "ab\n" through.
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def utc(value: datetime) -> datetime:
@@ -27,9 +28,11 @@ def utc_or_none(value: datetime | None) -> datetime | None:
 
 
 def check_name(value: str, field: str = "name") -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or value in (".", ".."):
         raise ValidationError(
-            f"{field} must be 1-64 characters of letters, digits, '.', '_' or '-'", field=field
+            f"{field} must be 1-64 characters of letters, digits, '.', '_' or '-'"
+            " (and not '.' or '..')",
+            field=field,
         )
     return value
 
