@@ -90,12 +90,12 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, dict[bytes
     return lines[0], headers, body
 
 
-async def read_all(port: int, data: bytes) -> bytes:
-    """Send ``data`` and read until the server closes."""
+async def read_all(port: int, data: bytes, within: float = 5) -> bytes:
+    """Send ``data`` and read until the server closes (within ``within`` seconds)."""
     reader, writer = await connect(port)
     writer.write(data)
     try:
-        return await asyncio.wait_for(reader.read(), 5)
+        return await asyncio.wait_for(reader.read(), within)
     finally:
         writer.close()
 

@@ -187,30 +187,41 @@ async def test_header_growing_without_end_is_cut_at_the_limit() -> None:
         writer.close()
 
 
+# On the virtual clock (tests/virtual_time.py) the default timeouts are used as they are and
+# the moment a connection closes is exact, whatever the load on the machine.
+
+
+@pytest.mark.virtual_time
 async def test_slow_loris_is_closed_after_header_timeout() -> None:
-    async with serving(echo, limits=ServerLimits(header_timeout=0.2)) as server:
+    loop = asyncio.get_running_loop()
+    async with serving(echo) as server:  # header_timeout: 10 s
         reader, writer = await connect(server.bound_port)
-        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n")
-        loop = asyncio.get_running_loop()
         started = loop.time()
-        for _ in range(3):
-            await asyncio.sleep(0.05)
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n")
+        for _ in range(4):  # a header line every 2 s never completes the head
+            await asyncio.sleep(2)
             writer.write(b"X-Drip: 1\r\n")
-        assert await asyncio.wait_for(reader.read(), 3) == b""
-        assert loop.time() - started < 2
+        assert await asyncio.wait_for(reader.read(), 60) == b""
+        assert loop.time() - started == pytest.approx(10, abs=0.2)
         writer.close()
         # A connection that never sends a byte is closed too.
         reader, writer = await connect(server.bound_port)
-        assert await asyncio.wait_for(reader.read(), 3) == b""
+        started = loop.time()
+        assert await asyncio.wait_for(reader.read(), 60) == b""
+        assert loop.time() - started == pytest.approx(10, abs=0.2)
         writer.close()
 
 
+@pytest.mark.virtual_time
 async def test_idle_keep_alive_connection_is_closed_after_timeout() -> None:
-    async with serving(echo, limits=ServerLimits(keepalive_timeout=0.2)) as server:
+    loop = asyncio.get_running_loop()
+    async with serving(echo) as server:  # keepalive_timeout: 75 s
         reader, writer = await connect(server.bound_port)
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         await read_response(reader)
-        assert await asyncio.wait_for(reader.read(), 3) == b""
+        answered = loop.time()
+        assert await asyncio.wait_for(reader.read(), 300) == b""
+        assert loop.time() - answered == pytest.approx(75, abs=0.2)
         writer.close()
 
 
@@ -365,6 +376,7 @@ async def test_on_disconnect_is_silent_once_the_response_is_complete() -> None:
 async def test_on_disconnect_withdrawn_or_registered_late() -> None:
     """None withdraws the callback; registering on a closed connection reports at once."""
     calls: list[str] = []
+    withdrawn = asyncio.Event()
     closed = asyncio.Event()
     done = asyncio.Event()
 
@@ -373,6 +385,7 @@ async def test_on_disconnect_withdrawn_or_registered_late() -> None:
         register = scope["extensions"][ON_DISCONNECT]
         register(lambda: calls.append("withdrawn one"))
         register(None)
+        withdrawn.set()
         await closed.wait()
         while (await receive())["type"] != "http.disconnect":
             pass
@@ -382,7 +395,7 @@ async def test_on_disconnect_withdrawn_or_registered_late() -> None:
     async with serving(app) as server:
         _reader, writer = await connect(server.bound_port)
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(withdrawn.wait(), 5)
         writer.close()
         closed.set()
         await asyncio.wait_for(done.wait(), 5)

@@ -8,6 +8,7 @@ import socket
 from typing import Any
 
 import orjson
+import pytest
 from lean_helpers import Message, connect, echo, read_all, read_response, serving
 
 from lockgate.serving import ServerLimits
@@ -15,8 +16,13 @@ from lockgate.serving import ServerLimits
 POST_10 = b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n"
 
 
+# Timeouts run on the virtual clock (tests/virtual_time.py): default limits, exact moments.
+
+
+@pytest.mark.virtual_time
 async def test_stalled_body_gets_408_and_close() -> None:
     seen: list[Message] = []
+    loop = asyncio.get_running_loop()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         while not seen or seen[-1].get("more_body"):
@@ -24,13 +30,16 @@ async def test_stalled_body_gets_408_and_close() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"late"})
 
-    async with serving(app, limits=ServerLimits(body_timeout=0.2)) as server:
-        out = await read_all(server.bound_port, POST_10 + b"abcde")  # and then nothing
+    async with serving(app) as server:  # body_timeout: 30 s
+        started = loop.time()
+        out = await read_all(server.bound_port, POST_10 + b"abcde", within=300)  # and then nothing
+        assert loop.time() - started == pytest.approx(30, abs=0.2)
     assert out.startswith(b"HTTP/1.1 408 Request Timeout") and b"connection: close" in out
-    assert b"late" not in out
+    assert b"late" not in out and b"server.limits.body_timeout" in out
     assert [m["type"] for m in seen] == ["http.request", "http.disconnect"]
 
 
+@pytest.mark.virtual_time
 async def test_stalled_body_after_the_response_began_just_closes() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -39,16 +48,19 @@ async def test_stalled_body_after_the_response_began_just_closes() -> None:
             pass
         await send({"type": "http.response.body", "body": b"never"})
 
-    async with serving(app, limits=ServerLimits(body_timeout=0.2)) as server:
-        out = await read_all(server.bound_port, POST_10 + b"abcde")
+    async with serving(app) as server:
+        out = await read_all(server.bound_port, POST_10 + b"abcde", within=300)
     assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"5\r\nearly\r\n")
     assert b"408" not in out
 
 
+@pytest.mark.virtual_time
 async def test_body_dripped_just_fast_enough_is_cut_at_four_gaps() -> None:
     """Each byte beats body_timeout, but the whole body must come within four of them."""
-    async with serving(echo, limits=ServerLimits(body_timeout=0.2)) as server:
+    loop = asyncio.get_running_loop()
+    async with serving(echo) as server:  # body_timeout: 30 s, so the whole body within 120 s
         reader, writer = await connect(server.bound_port)
+        started = loop.time()
         writer.write(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n")
 
         async def drip() -> None:
@@ -56,17 +68,19 @@ async def test_body_dripped_just_fast_enough_is_cut_at_four_gaps() -> None:
                 for _ in range(1000):  # far more than the server may wait for
                     writer.write(b"a")
                     await writer.drain()
-                    await asyncio.sleep(0.02)
+                    await asyncio.sleep(20)
 
         dripping = asyncio.create_task(drip())
         try:
-            out = await asyncio.wait_for(reader.read(), 5)
+            out = await asyncio.wait_for(reader.read(), 600)
+            assert loop.time() - started == pytest.approx(120, abs=0.2)
         finally:
             dripping.cancel()
             writer.close()
     assert out.startswith(b"HTTP/1.1 408 Request Timeout")
 
 
+@pytest.mark.virtual_time
 async def test_client_that_stops_reading_is_dropped_after_send_timeout() -> None:
     """The app streams forever; a disconnect watcher must learn of the drop and cancel it."""
     seen: list[str] = []
@@ -92,14 +106,16 @@ async def test_client_that_stops_reading_is_dropped_after_send_timeout() -> None
             await task
         ended.set()
 
-    async with serving(app, limits=ServerLimits(send_timeout=0.2)) as server:
+    async with serving(app) as server:  # send_timeout: 30 s
         client = socket.socket()
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up fast
         client.setblocking(False)
         loop = asyncio.get_running_loop()
         await loop.sock_connect(client, ("127.0.0.1", server.bound_port))
         await loop.sock_sendall(client, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await asyncio.wait_for(ended.wait(), 5)  # the client has read nothing so far
+        started = loop.time()
+        await asyncio.wait_for(ended.wait(), 300)  # the client has read nothing so far
+        assert loop.time() - started == pytest.approx(30, abs=0.2)
         try:
             assert await asyncio.wait_for(_read_to_end(loop, client), 5)
         finally:
@@ -157,13 +173,16 @@ async def test_unread_body_beyond_max_discard_closes_the_connection() -> None:
         writer.close()
 
 
+@pytest.mark.virtual_time
 async def test_unread_body_that_stalls_is_closed_after_body_timeout() -> None:
-    limits = ServerLimits(body_timeout=0.2, keepalive_timeout=60)
-    async with serving(answer_unread, limits=limits) as server:
+    loop = asyncio.get_running_loop()
+    async with serving(answer_unread) as server:  # body_timeout 30 s, keepalive_timeout 75 s
         reader, writer = await connect(server.bound_port)
         writer.write(POST_10 + b"abc")
         await read_response(reader)
-        assert await asyncio.wait_for(reader.read(), 5) == b""  # not after keepalive_timeout
+        answered = loop.time()
+        assert await asyncio.wait_for(reader.read(), 300) == b""
+        assert loop.time() - answered == pytest.approx(30, abs=0.2)  # not keepalive_timeout
         writer.close()
 
 
@@ -212,30 +231,43 @@ async def test_malformed_request_mid_upload_still_gets_its_400() -> None:
     assert out.startswith(b"HTTP/1.1 400 Bad Request")
 
 
-async def test_lingering_ends_when_the_client_falls_silent_or_at_linger_time() -> None:
+@pytest.mark.virtual_time
+@pytest.mark.parametrize(
+    ("pause", "every", "ends_after"),
+    [
+        (6.0, 1.0, 5.0),  # silent for 6 s: dropped after linger_timeout (5 s) of silence
+        (0.0, 1.0, 30.0),  # a byte every second: dropped at linger_time (30 s) in all
+    ],
+)
+async def test_lingering_ends_when_the_client_falls_silent_or_at_linger_time(
+    pause: float, every: float, ends_after: float
+) -> None:
     loop = asyncio.get_running_loop()
-    cases = (  # (limits, pause before trickling one byte every 50 ms)
-        (ServerLimits(max_discard_bytes=10, linger_timeout=0.2, linger_time=30), 0.5),
-        (ServerLimits(max_discard_bytes=10, linger_timeout=30, linger_time=0.3), 0.0),
-    )
-    for limits, pause in cases:
-        async with serving(answer_unread, limits=limits) as server:
-            client = socket.create_connection(("127.0.0.1", server.bound_port))
-            client.setblocking(False)
-            try:
-                head = b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 9000\r\n\r\n"
-                await loop.sock_sendall(client, head + b"a" * 100)
-                await asyncio.sleep(pause)
-                # Lingering or not, the server has stopped: writes now fail (reset).
-                assert await asyncio.wait_for(_sends_fail(loop, client), 5)
-            finally:
-                client.close()
+    async with serving(answer_unread, limits=ServerLimits(max_discard_bytes=10)) as server:
+        client = socket.socket()
+        client.setblocking(False)
+        # Without it Nagle holds each byte for the server's delayed ACK: real time, which the
+        # virtual clock does not wait for.
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await loop.sock_connect(client, ("127.0.0.1", server.bound_port))
+        try:
+            head = b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 9000\r\n\r\n"
+            await loop.sock_sendall(client, head + b"a" * 100)
+            started = loop.time()  # the answer is out: the server lingers from here
+            await asyncio.sleep(pause)
+            # Lingering or not, the server has stopped: writes now fail (reset).
+            assert await asyncio.wait_for(_sends_fail(loop, client, every), 300)
+            # A write after the server gave up is answered with a reset; the next one fails.
+            elapsed = loop.time() - started
+            assert ends_after <= elapsed <= max(pause, ends_after) + 2 * every + 0.2
+        finally:
+            client.close()
 
 
-async def _sends_fail(loop: asyncio.AbstractEventLoop, client: socket.socket) -> bool:
+async def _sends_fail(loop: asyncio.AbstractEventLoop, client: socket.socket, every: float) -> bool:
     try:
         while True:
             await loop.sock_sendall(client, b"a")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(every)
     except OSError:
         return True

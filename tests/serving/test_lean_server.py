@@ -94,31 +94,40 @@ async def test_app_without_lifespan_support_is_served() -> None:
     await asyncio.wait_for(task, 5)
 
 
+@pytest.mark.virtual_time
 async def test_graceful_shutdown_finishes_in_flight_and_closes_idle() -> None:
     events: list[str] = []
-    server, task = await start(lifespan_app(events), graceful_timeout=5)
+    loop = asyncio.get_running_loop()
+    server, task = await start(lifespan_app(events), graceful_timeout=30)
     idle_reader, idle_writer = await request(server.bound_port)
     await asyncio.wait_for(idle_reader.readuntil(b"done"), 5)  # now an idle keep-alive conn
-    busy_reader, busy_writer = await request(server.bound_port, b"0.3")
-    await asyncio.sleep(0.05)  # the slow request is in flight
+    busy_reader, busy_writer = await request(server.bound_port, b"10")  # a 10 s request
+    await asyncio.sleep(1)  # the slow request is in flight
     server.request_shutdown()
-    assert await asyncio.wait_for(idle_reader.read(), 1) == b""
-    out = await asyncio.wait_for(busy_reader.read(), 5)
+    asked = loop.time()
+    assert await asyncio.wait_for(idle_reader.read(), 60) == b""
+    assert loop.time() == asked  # idle connections close at once
+    out = await asyncio.wait_for(busy_reader.read(), 60)
     assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"done")
     assert b"connection: close\r\n" in out
-    await asyncio.wait_for(task, 5)
+    assert loop.time() - asked == pytest.approx(9, abs=0.2)  # when it finished, not sooner
+    await asyncio.wait_for(task, 60)
     assert events[-1] == "lifespan.shutdown"
     idle_writer.close()
     busy_writer.close()
 
 
+@pytest.mark.virtual_time
 async def test_graceful_timeout_cancels_what_is_left() -> None:
     events: list[str] = []
-    server, task = await start(lifespan_app(events), graceful_timeout=0.2)
-    reader, writer = await request(server.bound_port, b"60")
-    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    server, task = await start(lifespan_app(events), graceful_timeout=5)
+    reader, writer = await request(server.bound_port, b"600")
+    await asyncio.sleep(1)
     server.request_shutdown()
-    await asyncio.wait_for(task, 5)
+    asked = loop.time()
+    await asyncio.wait_for(task, 60)
+    assert loop.time() - asked == pytest.approx(5, abs=0.2)
     assert await asyncio.wait_for(reader.read(), 1) == b""
     assert events[-1] == "lifespan.shutdown"
     writer.close()

@@ -10,11 +10,14 @@ import uvloop
 from upstream_server import Handler, RawServer
 
 from lockgate.upstream import UpstreamClient
+from virtual_time import new_loop
 
 
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if item.get_closest_marker("virtual_time") is not None:
+        return {"virtual": new_loop}  # timeouts: a virtual clock, see tests/virtual_time.py
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 

@@ -27,12 +27,12 @@ async def stream_then_stall(conn: ServerConn) -> None:
 
 
 async def drip(conn: ServerConn) -> None:
-    """A chunk every 10 ms forever: never idle, but never done."""
+    """A chunk every second forever: never idle, but never done."""
     await conn.read_request()
     await conn.write(HEAD_CHUNKED)
     while True:
         await conn.write(b"1\r\nx\r\n")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(1)
 
 
 def reading_paused(conn: Connection) -> bool:
@@ -44,45 +44,68 @@ async def assert_released(client: UpstreamClient, server: RawServer) -> None:
     assert [(s.connections, s.idle, s.waiting) for s in client.pool_stats()] == [(0, 0, 0)]
 
 
+# Timeouts run on the virtual clock (tests/virtual_time.py): realistic values, and each test
+# checks the moment its timeout fired, whatever the load on the machine.
+
+
+def since(started: float) -> float:
+    return asyncio.get_running_loop().time() - started
+
+
+@pytest.mark.virtual_time
 async def test_first_byte_timeout(serve: Serve, client: UpstreamClient) -> None:
     server = await serve(stall)
-    with pytest.raises(UpstreamTimeout, match=r"first byte timeout \(0\.05s\)"):
-        await client.send(req(server), Timeouts(first_byte=0.05))
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(UpstreamTimeout, match=r"first byte timeout \(30\.0s\)"):
+        await client.send(req(server), Timeouts(first_byte=30.0))
+    assert since(started) == pytest.approx(30, abs=0.01)
     await assert_released(client, server)
 
 
+@pytest.mark.virtual_time
 async def test_idle_timeout(serve: Serve, client: UpstreamClient) -> None:
     server = await serve(stream_then_stall)
-    resp = await client.send(req(server), Timeouts(idle=0.05))
+    resp = await client.send(req(server), Timeouts(idle=20.0))
     body = resp.iter_body()
     assert await anext(body) == b"one"
-    with pytest.raises(UpstreamTimeout, match=r"idle timeout \(0\.05s\)"):
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(UpstreamTimeout, match=r"idle timeout \(20\.0s\)"):
         await anext(body)
+    assert since(started) == pytest.approx(20, abs=0.01)
     await assert_released(client, server)
 
 
+@pytest.mark.virtual_time
 async def test_idle_timeout_in_read(serve: Serve, client: UpstreamClient) -> None:
     server = await serve(stream_then_stall)
-    resp = await client.send(req(server), Timeouts(idle=0.05))
+    started = asyncio.get_running_loop().time()
+    resp = await client.send(req(server), Timeouts(idle=20.0))
     with pytest.raises(UpstreamTimeout, match="idle"):
         await resp.read()
+    assert since(started) == pytest.approx(20, abs=0.01)
     await assert_released(client, server)
 
 
+@pytest.mark.virtual_time
 async def test_total_timeout_while_data_keeps_coming(serve: Serve, client: UpstreamClient) -> None:
     server = await serve(drip)
-    resp = await client.send(req(server), Timeouts(idle=1.0, total=0.1))
-    with pytest.raises(UpstreamTimeout, match=r"total timeout \(0\.1s\)"):
+    started = asyncio.get_running_loop().time()
+    resp = await client.send(req(server), Timeouts(idle=5.0, total=60.0))
+    with pytest.raises(UpstreamTimeout, match=r"total timeout \(60\.0s\)"):
         async for _ in resp.iter_body():
             pass
+    assert since(started) == pytest.approx(60, abs=0.01)
     await server.wait_for(lambda: server.open == 0)
     assert client.pool_stats()[0].connections == 0
 
 
+@pytest.mark.virtual_time
 async def test_total_timeout_before_headers(serve: Serve, client: UpstreamClient) -> None:
     server = await serve(stall)
+    started = asyncio.get_running_loop().time()
     with pytest.raises(UpstreamTimeout, match="total"):
-        await client.send(req(server), Timeouts(first_byte=5.0, total=0.05))
+        await client.send(req(server), Timeouts(first_byte=30.0, total=10.0))
+    assert since(started) == pytest.approx(10, abs=0.01)
     await assert_released(client, server)
 
 

@@ -188,14 +188,18 @@ async def test_max_connections_bounds_concurrency(serve: Serve) -> None:
         await client.aclose()
 
 
+@pytest.mark.virtual_time
 async def test_waiting_for_a_slot_is_bounded_by_the_connect_timeout(serve: Serve) -> None:
     server = await serve(stall)
     client = UpstreamClient(max_connections_per_origin=1)
+    loop = asyncio.get_running_loop()
     try:
-        held = asyncio.create_task(client.send(get(server), FAST))
+        held = asyncio.create_task(client.send(get(server), Timeouts()))
         await server.wait_for(lambda: len(server.requests) == 1)
-        with pytest.raises(UpstreamTimeout, match=r"pool, 0\.05s"):
-            await client.send(get(server), Timeouts(connect=0.05))
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout, match=r"pool, 5\.0s"):
+            await client.send(get(server), Timeouts(connect=5.0))
+        assert loop.time() - started == pytest.approx(5, abs=0.01)
         assert client.pool_stats()[0].waiting == 0
         held.cancel()
         with pytest.raises(asyncio.CancelledError):
