@@ -2,8 +2,9 @@
 
 SQLite under ``./.lockgate/``, in-memory state, the in-process ``mock`` provider serving
 ``demo-chat`` and ``demo-embed``, and — for each provider whose API key is in the environment —
-that provider's common models. Keys are passed as ``${env:...}`` references so they are resolved
-and masked like any config secret.
+that provider's common models. Two plans, so the README's admin walkthrough works as written:
+``standard`` (every model) and ``free`` (the demo models). Keys are passed as ``${env:...}``
+references so they are resolved and masked like any config secret.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def default_document(env: Mapping[str, str], state_dir: Path) -> dict[str, Any]:
         "state": "memory",
         "providers": providers,
         "models": models,
+        "plans": {
+            "standard": {"models": ["*"]},
+            "free": {"models": [m.name for m in MOCK_MODELS]},
+        },
     }
 
 

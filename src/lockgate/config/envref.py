@@ -22,6 +22,7 @@ _TOKEN = re.compile(
     r"|\$\{"  # anything else starting with ${ is malformed
 )
 _REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)")
+NOT_SET = " is not set"  # how a reference to an unset variable is reported (see the loader)
 
 
 def env_names(text: str) -> list[str]:
@@ -83,7 +84,7 @@ def _resolve_string(text: str, env: Mapping[str, str], report: Callable[[str], N
             out.append("")  # set but empty: an explicit choice, not a mistake
         else:
             ok = False
-            report(f"environment variable {name} is not set")
+            report(f"environment variable {name}{NOT_SET}")
     out.append(text[pos:])
     return "".join(out) if ok else text
 

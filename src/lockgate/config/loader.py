@@ -8,17 +8,19 @@ which PyYAML would otherwise resolve silently in favour of the last one.
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from lockgate.config.envref import env_names, resolve_env_refs
+from lockgate.config.envref import NOT_SET, env_names, resolve_env_refs
 from lockgate.config.models import Config
 from lockgate.config.paths import join_path
 from lockgate.config.pricing import unpriced_cost_limits
@@ -287,9 +289,11 @@ def _validation_problems(
         if path in skip:
             continue  # already reported as an unresolved ${env:...}
         line = _deepest_line(parts, lines)
-        if kind in ("extra_forbidden", "missing"):
-            word = "unknown key" if kind == "extra_forbidden" else "missing required key"
-            out.append(Problem(path, line, f"{word} '{parts[-1]}'"))
+        if kind == "extra_forbidden":
+            hint = _did_you_mean(str(parts[-1]), error["loc"][:-1])
+            out.append(Problem(path, line, f"unknown key '{parts[-1]}'{hint}"))
+        elif kind == "missing":
+            out.append(Problem(path, line, f"missing required key '{parts[-1]}'"))
         elif "[key]" in error["loc"]:
             out.append(Problem(path, line, f"invalid key '{parts[-1]}': {_expectation(error)}"))
         else:
@@ -302,6 +306,52 @@ def _validation_problems(
         message = _either(expectations)
         out.append(Problem(path, line, f"{message}, got {shown}" if shown else message))
     return out
+
+
+def _did_you_mean(key: str, parent: tuple[str | int, ...]) -> str:
+    """`` (did you mean 'limits'?)`` when a known key at that place is close to ``key``."""
+    close = difflib.get_close_matches(key, _keys_at(parent), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the config model accepts at a pydantic ``loc`` (mapping keys, list indexes and
+    union tags are stepped over)."""
+    node: Any = Config
+    for part in loc:
+        model = _model(node)
+        if model is not None:
+            if isinstance(part, str) and part in model.model_fields:
+                node = model.model_fields[part].annotation
+            continue  # a tag pydantic adds for a union branch
+        container = _container(node)
+        if container is None:
+            return []
+        node = get_args(container)[-1]  # the value type of a list or a mapping
+    model = _model(node)
+    return list(model.model_fields) if model is not None else []
+
+
+def _branches(tp: Any) -> list[Any]:
+    if get_origin(tp) is Annotated:
+        return _branches(get_args(tp)[0])
+    if get_origin(tp) in (Union, types.UnionType):
+        return [b for arg in get_args(tp) for b in _branches(arg)]
+    return [tp]
+
+
+def _model(tp: Any) -> type[BaseModel] | None:
+    for branch in _branches(tp):
+        if isinstance(branch, type) and issubclass(branch, BaseModel):
+            return branch
+    return None
+
+
+def _container(tp: Any) -> Any:
+    for branch in _branches(tp):
+        if get_origin(branch) in (list, dict):
+            return branch
+    return None
 
 
 def _either(expectations: list[str]) -> str:
@@ -423,14 +473,18 @@ def _sort_key(p: Problem) -> tuple[int, str]:
     return (p.line if p.line is not None else 1 << 30, p.path)
 
 
-def _load(text: str, env: Mapping[str, str]) -> tuple[Config | None, list[Problem]]:
+def _load(
+    text: str, env: Mapping[str, str], require_env: bool = True
+) -> tuple[Config | None, list[Problem]]:
     data, lines, problems = _parse_yaml(text)
     if data is None:
         return None, problems
     env_problems: list[Problem] = []
     resolved = resolve_env_refs(data, env, "", env_problems, lines)
     assert isinstance(resolved, dict)
-    problems += env_problems
+    # Without the environment (validate --no-env) an unset variable is not a problem; what
+    # depends on its value is skipped below like any unresolved reference.
+    problems += [p for p in env_problems if require_env or not p.message.endswith(NOT_SET)]
     cfg: Config | None = None
     try:
         cfg = Config.model_validate(resolved)
@@ -475,11 +529,18 @@ def load_config_file(
 
 
 def validate_file(
-    path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    require_env: bool = True,
 ) -> list[Problem]:
-    """Every problem in the file, sorted by line; [] when the config is valid."""
+    """Every problem in the file, sorted by line; [] when the config is valid.
+
+    ``require_env=False`` checks the structure alone: ``${env:NAME}`` references to variables
+    that are not set are accepted, and values that depend on them are not checked.
+    """
     try:
         text = _read(path)
     except ConfigError as e:
         return e.problems
-    return _load(text, os.environ if env is None else env)[1]
+    return _load(text, os.environ if env is None else env, require_env)[1]
