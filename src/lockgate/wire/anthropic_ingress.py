@@ -142,7 +142,7 @@ def _tool_result_block(block: dict[str, Any], param: str) -> Message:
 
 
 def _unknown_block(kind: object, param: str, role: str) -> NoReturn:
-    if kind in _UNSUPPORTED_BLOCKS:
+    if isinstance(kind, str) and kind in _UNSUPPORTED_BLOCKS:
         _fail(f"{param}.type", f"content block type {kind!r} is not supported by Lockgate")
     if kind in ("text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"):
         _fail(f"{param}.type", f"content block type {kind!r} is not allowed in a {role} turn")

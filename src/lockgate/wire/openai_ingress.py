@@ -97,7 +97,7 @@ def _decode_messages(raw: object) -> tuple[list[TextPart], list[Message]]:
         if not isinstance(m, dict):
             raise _bad(where, f"{where} must be an object")
         role = m.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise _bad(
                 f"{where}.role",
                 f"{where}.role must be one of system, developer, user, assistant, tool",
