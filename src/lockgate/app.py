@@ -71,7 +71,14 @@ class Gateway:
         self.config = config
         self.config_path = config_path
         self.env = env
-        self.upstream = UpstreamClient()
+        pools = config.server.upstream
+        self.upstream = UpstreamClient(
+            max_connections_per_origin=pools.pool_size,
+            max_idle_per_origin=pools.max_idle,
+            idle_ttl=pools.idle_ttl,
+            max_stream_bytes=pools.max_stream_bytes,
+            max_event_bytes=pools.max_event_bytes,
+        )
         self.keys = KeyIndex.empty()
         self.state = open_state(config.state)
         self.alerts = AlertDispatcher(self.upstream)
@@ -116,6 +123,7 @@ class Gateway:
             plan_names=lambda: self.runtime.config.plans.keys(),
             limits_report=self.limits_report,
             rotation_grace=lambda: self.runtime.config.auth.api_keys.rotation_grace,
+            max_body_bytes=config.server.max_admin_body_bytes,
         )
         self.notifier: IdentityNotifier | None = None  # with Redis state: cross-replica news
         self.watcher: ConfigWatcher | None = None
@@ -241,17 +249,19 @@ class Gateway:
                 sub = dict(scope)
                 sub["root_path"] = scope.get("root_path", "") + ADMIN_PREFIX
                 await self.admin(sub, receive, send)
-            elif path == "/healthz":
-                await send_bytes(send, 200, b'{"status":"ok"}', [])
-            elif path == "/readyz":
-                await self._ready(send)
             else:
-                err = NotFound(f"no route {scope['method']} {path}", code="unknown_route")
-                await send_bytes(send, 404, err.openai_body(), [])
+                rid = [(b"x-request-id", self.dataplane.new_request_id().encode())]
+                if path == "/healthz":
+                    await send_bytes(send, 200, b'{"status":"ok"}', rid)
+                elif path == "/readyz":
+                    await self._ready(send, rid)
+                else:
+                    err = NotFound(f"no route {scope['method']} {path}", code="unknown_route")
+                    await send_bytes(send, 404, err.openai_body(), rid)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
-    async def _ready(self, send: Send) -> None:
+    async def _ready(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         checks: dict[str, Any] = {}
         try:
             await asyncio.to_thread(self.store.ping)
@@ -265,7 +275,7 @@ class Gateway:
             checks["state"] = f"unreachable ({type(exc).__name__})"
         ready = all(v == "ok" for v in checks.values())
         body = orjson.dumps({"status": "ready" if ready else "not ready", "checks": checks})
-        await send_bytes(send, 200 if ready else 503, body, [])
+        await send_bytes(send, 200 if ready else 503, body, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -532,6 +532,7 @@ def test_public_api() -> None:
             "encode_embedding_request",
             "encode_embedding_response",
             "encode_model_list",
+            "iter_embedding_response",
         ]
     )
     for name in openai.__all__:

@@ -53,6 +53,9 @@ from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingResponse, Us
 
 log = logging.getLogger("lockgate.dataplane")
 
+# Embedding vectors encoded between two yields to the event loop.
+EMBEDDINGS_SLICE = 256
+
 
 def chat_usage(req: ChatRequest, resp: ChatResponse) -> tuple[Usage, bool]:
     """The provider's usage, or an estimate (flagged) when it reported none."""
@@ -83,10 +86,13 @@ class DataPlane:
     def handles(self, path: str) -> bool:
         return path in self.routes
 
+    def new_request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):x}"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes[scope["path"]]
         method, kind, fmt = route.method, route.kind, route.format
-        rid = f"{self._id_prefix}{next(self._ids):x}"
+        rid = self.new_request_id()
         runtime = self._runtime()
         ctx = RequestContext(
             request_id=rid,
@@ -100,31 +106,37 @@ class DataPlane:
             client_cert=scope["extensions"].get(CLIENT_CERT) if "extensions" in scope else None,
         )
         ctx.response_headers.append((b"x-request-id", rid.encode()))
+        responder = Responder(send)
         try:
             if scope["method"] != method:
                 raise MethodNotAllowed(f"{scope['path']} accepts {method} only")
             await runtime.pipeline.authenticate(ctx)
             if kind == "models":
-                await self._models(ctx, send)
+                await self._models(ctx, responder)
             else:
                 body = await read_body(scope, receive, self._max_body())
-                await self._guarded(kind, fmt, ctx, body, scope, receive, send)
+                await self._guarded(kind, fmt, ctx, body, scope, receive, responder)
         except ClientGone:
             ctx.client_disconnected = True
             ctx.status = 499
         except GatewayError as err:
-            await self._fail(ctx, fmt, err, send)
+            await self._fail(ctx, fmt, err, responder)
         except Exception:
             log.exception("request %s failed", rid)
-            await self._fail(ctx, fmt, InternalError(f"internal error (request id {rid})"), send)
+            await self._fail(
+                ctx, fmt, InternalError(f"internal error (request id {rid})"), responder
+            )
         finally:
             ctx.finished_at = time.monotonic()
             self.finalizer.finish(ctx)
 
     async def _fail(
-        self, ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Send
+        self, ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Responder
     ) -> None:
         ctx.failed(err)
+        if send.started:
+            await _end_started(ctx, fmt, err, send)
+            return
         headers = list(ctx.response_headers)
         headers.extend((k.encode(), v.encode()) for k, v in err.headers.items())
         retry_after = getattr(err, "retry_after", None)
@@ -140,7 +152,7 @@ class DataPlane:
         body: bytes,
         scope: Scope,
         receive: Receive,
-        send: Send,
+        responder: Responder,
     ) -> None:
         """Dispatch, cancelled if the client disconnects first, which closes the upstream.
 
@@ -149,7 +161,6 @@ class DataPlane:
         """
         task = asyncio.current_task()
         assert task is not None
-        responder = Responder(send)
         register = scope.get("extensions", {}).get(ON_DISCONNECT)
         gone = False
 
@@ -249,6 +260,13 @@ class DataPlane:
 
     async def _embeddings(self, ctx: RequestContext, data: object, send: Send) -> None:
         req = formats.decode_embeddings(data)
+        most = ctx.runtime.config.server.max_embedding_inputs
+        if len(req.inputs) > most:
+            raise InvalidRequest(
+                f"input has {len(req.inputs)} items; at most {most} are accepted in one request"
+                " (server.max_embedding_inputs): split it into several requests",
+                param="input",
+            )
         ctx.model = req.model
         ctx.embedding = req
         reply = await ctx.runtime.pipeline.admit(ctx)
@@ -257,9 +275,7 @@ class DataPlane:
             if reply.embedding is None:
                 raise InternalError(f"policy {ctx.decided_by} answered without embeddings")
             ctx.response_headers.extend(reply.headers)
-            body = formats.encode_embeddings(
-                reply.embedding, model=req.model, encoding_format=req.encoding_format
-            )
+            body = await _encode_embeddings(reply.embedding, req.model, req.encoding_format)
             await send_bytes(send, 200, body, ctx.response_headers)
             return
         route = _admitted_route(ctx)
@@ -274,13 +290,39 @@ class DataPlane:
         ctx.usage = resp.usage
         if ctx.kept:
             resp = await ctx.runtime.pipeline.respond(ctx, resp)
-        body = formats.encode_embeddings(resp, model=req.model, encoding_format=req.encoding_format)
+        body = await _encode_embeddings(resp, req.model, req.encoding_format)
         await send_bytes(send, 200, body, ctx.response_headers)
 
     async def _models(self, ctx: RequestContext, send: Send) -> None:
         names = sorted(ctx.runtime.allowed_for(ctx.principal))
         body = formats.encode_model_list([(n, "lockgate") for n in names], created=self.created)
         await send_bytes(send, 200, body, ctx.response_headers)
+
+
+async def _encode_embeddings(resp: EmbeddingResponse, model: str, encoding_format: str) -> bytes:
+    """The response body, encoded a slice of vectors at a time with the loop free in between:
+    thousands of vectors take long enough to stall every other request otherwise."""
+    if len(resp.vectors) <= EMBEDDINGS_SLICE:
+        return formats.encode_embeddings(resp, model=model, encoding_format=encoding_format)
+    parts: list[bytes] = []
+    for piece in formats.iter_embeddings(
+        resp, model=model, encoding_format=encoding_format, slice_size=EMBEDDINGS_SLICE
+    ):
+        parts.append(piece)
+        await asyncio.sleep(0)
+    return b"".join(parts)
+
+
+async def _end_started(
+    ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Responder
+) -> None:
+    """A failure after the response started: end a stream with an error event in the client's
+    format, never a second response start. A response with a length cannot be ended early: it
+    is left incomplete, and the server answers 500 if nothing was written yet, else closes."""
+    if not send.done and ctx.chat is not None and ctx.chat.stream:
+        await send(
+            {"type": "http.response.body", "body": fmt.stream_error(err), "more_body": False}
+        )
 
 
 def _admitted_route(ctx: RequestContext) -> ModelRoute:

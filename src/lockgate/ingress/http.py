@@ -84,21 +84,26 @@ def client_ip(scope: Scope) -> str:
 
 
 class Responder:
-    """Wraps ``send`` to know when the response is complete.
+    """Wraps ``send`` to know whether the response has started and whether it is complete.
 
     A disconnect watcher must not mistake the end of a normal response (after which the server
-    reports ``http.disconnect``) for a client that went away.
+    reports ``http.disconnect``) for a client that went away; an error after the start must not
+    start a second response.
     """
 
-    __slots__ = ("done", "send")
+    __slots__ = ("done", "send", "started")
 
     def __init__(self, send: Send) -> None:
         self.send = send
+        self.started = False
         self.done = False
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            self.done = True
+        if message["type"] == "http.response.body":
+            if not message.get("more_body", False):
+                self.done = True
+        else:
+            self.started = True
         await self.send(message)
 
 

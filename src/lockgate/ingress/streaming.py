@@ -11,6 +11,7 @@ when a policy asked for them; usage is always taken from what the provider sent.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable
 
@@ -34,6 +35,8 @@ from lockgate.wire.types import (
     ToolCallStart,
     Usage,
 )
+
+log = logging.getLogger("lockgate.dataplane")
 
 
 class _Relay:
@@ -119,11 +122,13 @@ async def _relay(
     except GatewayError as err:
         ctx.failed(err)
         tail = fmt.stream_error(err)
-    except (OSError, ValueError) as err:
+    except Exception:
+        # The response has started: a second one cannot. End the stream in the client's
+        # format, and log the failure here, once.
+        log.exception("request %s: the stream failed", ctx.request_id)
         failure = InternalError(f"the stream failed (request id {ctx.request_id})")
         ctx.failed(failure)
         tail = fmt.stream_error(failure)
-        del err
     await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 

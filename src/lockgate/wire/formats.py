@@ -86,4 +86,5 @@ decode_count_tokens = anthropic.decode_count_tokens_request
 encode_count_tokens = anthropic.encode_count_tokens_response
 decode_embeddings = openai.decode_embedding_request
 encode_embeddings = openai.encode_embedding_response
+iter_embeddings = openai.iter_embedding_response
 encode_model_list = openai.encode_model_list

@@ -34,6 +34,7 @@ from lockgate.wire.openai_response import (
     encode_embedding_request,
     encode_embedding_response,
     encode_model_list,
+    iter_embedding_response,
 )
 from lockgate.wire.openai_stream import ChatStreamDecoder, ChatStreamEncoder
 from lockgate.wire.types import ChatRequest, Part, ResponseFormat, TextPart, Tool, ToolChoice
@@ -51,6 +52,7 @@ __all__ = [
     "encode_embedding_request",
     "encode_embedding_response",
     "encode_model_list",
+    "iter_embedding_response",
 ]
 
 # --- provider side: encode a request for an OpenAI-speaking upstream -------------------------

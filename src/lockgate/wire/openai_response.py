@@ -6,6 +6,7 @@ import base64
 import sys
 import time
 from array import array
+from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any
 
@@ -255,6 +256,26 @@ def encode_embedding_response(
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
     )
+
+
+def iter_embedding_response(
+    resp: EmbeddingResponse, *, model: str, encoding_format: str = "float", slice_size: int = 256
+) -> Iterator[bytes]:
+    """``encode_embedding_response`` in pieces of ``slice_size`` vectors (joined, the same
+    bytes), so a caller can let other work run between pieces of a large response."""
+    b64 = encoding_format == "base64"
+    vectors = resp.vectors
+    yield b'{"object":"list","data":['
+    for start in range(0, len(vectors), slice_size):
+        items = [
+            {"object": "embedding", "index": i, "embedding": _pack_float32(v) if b64 else v}
+            for i, v in enumerate(vectors[start : start + slice_size], start)
+        ]
+        piece = orjson.dumps(items)[1:-1]
+        yield b"," + piece if start else piece
+    tokens = resp.usage.input_tokens
+    tail = {"model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    yield b"]," + orjson.dumps(tail)[1:]
 
 
 def encode_embedding_request(req: EmbeddingRequest, *, model: str) -> dict[str, Any]:
