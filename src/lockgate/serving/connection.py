@@ -65,10 +65,12 @@ class Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def refusal(self, status: int, message: str | None = None, retry_after: int = 0) -> bytes:
-        """The server's own error response (JSON, with an ``x-request-id``), closing."""
+    def refusal(
+        self, status: int, message: str | None = None, retry_after: int = 0, close: bool = True
+    ) -> bytes:
+        """The server's own error response (JSON, with an ``x-request-id``)."""
         ctx = self.ctx
-        return wire.canned(status, ctx.date_server, ctx.ids.next(), message, retry_after)
+        return wire.canned(status, ctx.date_server, ctx.ids.next(), message, retry_after, close)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:

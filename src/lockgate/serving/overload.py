@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any, Final
-
-import orjson
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from lockgate.serving.context import RequestIds, ServerLimits
 
 # How often the loop lag is sampled while ``max_loop_lag`` is set.
 LAG_INTERVAL: Final = 0.1
-
-Message = MutableMapping[str, Any]
 
 
 class Overload:
@@ -100,10 +95,8 @@ class Overload:
     def saturated(self) -> bool:
         return self.lagging or self.in_flight >= self.max_in_flight
 
-    async def shed_request(
-        self, scope: Any, receive: Callable[[], Awaitable[Message]], send: Callable[..., Any]
-    ) -> None:
-        """The ASGI app that answers a request the server will not take on: 503, at once."""
+    def request_refusal(self) -> str:
+        """Why a request is answered 503 without reaching the app (counted as shed)."""
         self.shed += 1
         if self.lagging:
             why = (
@@ -114,14 +107,7 @@ class Overload:
             why = (
                 f"{self.limits.max_in_flight} requests are in flight (server.limits.max_in_flight)"
             )
-        body = overloaded_body(f"the gateway is overloaded: {why}; {self.retry_words()}")
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"retry-after", b"%d" % self.limits.retry_after),
-            (b"x-request-id", self.ids.next().encode()),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return f"the gateway is overloaded: {why}; {self.retry_words()}"
 
     def retry_words(self) -> str:
         return f"retry after {self.limits.retry_after} s"
@@ -149,9 +135,3 @@ class Overload:
     def observe(self, lag: float) -> None:
         self.lag = max(0.0, lag)
         self.lagging = self.lag > self.limits.max_loop_lag
-
-
-def overloaded_body(message: str) -> bytes:
-    return orjson.dumps(
-        {"error": {"message": message, "type": "api_error", "code": "overloaded", "param": None}}
-    )

@@ -263,11 +263,27 @@ class HttpProtocol(Connection):
         self.head_timer = False
         overload = self.ctx.overload
         if overload.lagging or overload.in_flight >= overload.max_in_flight:
-            self.task = self.loop.create_task(cycle.run(overload.shed_request))
+            cycle.started = True
+            self.loop.call_soon(self.shed, cycle)
             return
         overload.in_flight += 1
         cycle.admitted = True
         self.task = self.loop.create_task(cycle.run(self.ctx.app))
+
+    def shed(self, cycle: RequestCycle) -> None:
+        """Answer 503 + retry-after in the app's place: no task, no policy, no upstream.
+
+        Run from the loop (not from the parser callback that started the request), and the
+        request marked finished in the same step as ``cycle_done``, as an app task would.
+        """
+        if not self.closed:
+            message = self.ctx.overload.request_refusal()
+            retry = self.limits.retry_after
+            self.write(self.refusal(503, message, retry, close=not cycle.keep_alive))
+            cycle.head = False
+            cycle.complete = True
+        cycle.finished = True
+        self.cycle_done(cycle)
 
     def response_complete(self, cycle: RequestCycle) -> None:
         cycle.wake()  # a disconnect watcher in receive() learns that the response is done

@@ -73,8 +73,10 @@ def canned(
     request_id: str,
     message: str | None = None,
     retry_after: int = 0,
+    close: bool = True,
 ) -> bytes:
-    """A complete error response in the OpenAI envelope that closes the connection."""
+    """A complete error response in the OpenAI envelope; it closes the connection unless
+    ``close`` is false (a shed request on a connection that stays open)."""
     kind, code, default = REFUSALS.get(status, ("api_error", "error", HTTPStatus(status).phrase))
     if message is not None:
         default = message
@@ -90,7 +92,7 @@ def canned(
             b"content-length: %d\r\n" % len(body),
             b"x-request-id: %s\r\n" % request_id.encode("ascii"),
             extra,
-            CLOSE,
+            CLOSE if close else b"",
             b"\r\n",
             body,
         )
