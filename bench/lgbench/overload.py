@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import secrets
 import tempfile
 import threading
@@ -179,6 +180,7 @@ def main(argv: list[str]) -> int:
     SCRATCH.mkdir(parents=True, exist_ok=True)
     procs = Procs(SCRATCH)
     started = time.time()
+    load_before = os.getloadavg()[0]
     try:
         with tempfile.TemporaryDirectory(prefix="lg-overload-") as raw:
             tmp = Path(raw)
@@ -186,7 +188,8 @@ def main(argv: list[str]) -> int:
             figures = {name: measure(procs, tmp, nginx.port, name, args) for name in CONFIGS}
     finally:
         procs.stop_all()
-    section = report(figures, args, time.time() - started)
+    loads = (load_before, os.getloadavg()[0])
+    section = report(figures, args, time.time() - started, loads)
     print(section)
     if args.results.exists():
         text = args.results.read_text()
@@ -197,7 +200,12 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def report(figures: dict[str, dict[str, Any]], args: argparse.Namespace, wall: float) -> str:
+def report(
+    figures: dict[str, dict[str, Any]],
+    args: argparse.Namespace,
+    wall: float,
+    loads: tuple[float, float],
+) -> str:
     cmd = (
         f"`.venv/bin/python bench/overload.py --duration {args.duration:g} "
         f"--overload {args.overload} --workers {args.workers}`"
@@ -211,7 +219,9 @@ def report(figures: dict[str, dict[str, Any]], args: argparse.Namespace, wall: f
         f"{args.workers} workers whose rates add up to 2R for {args.overload} s; recovery = "
         f"hey, 10 workers at R/2 in all, for {args.duration:g} s right after. hey workers are "
         "closed loops: a gateway that queues slows the load it is offered, so the offered rate "
-        "achieved is shown beside the target.",
+        "achieved is shown beside the target. 1-minute load average of the machine (2 cores) "
+        f"before / after: {loads[0]:.1f} / {loads[1]:.1f}; other work on the machine lowers R "
+        "and raises every latency here, so compare the rows of one run, not runs.",
         "",
         "| server.limits | R req/s | target | offered | 200/s | 200 p50 ms | 200 p99 ms "
         "| 503 | 503 p99 ms | other errors | RSS before / peak / after MiB |",
