@@ -169,7 +169,8 @@ def serve(
         tune_gc=True,
     )
     if server == "uvicorn":
-        uvicorn.Server(uvicorn.Config(gateway, **options)).run(sockets=[sock])
+        sock.close()  # uvicorn binds its own (and says where); the check above still held
+        uvicorn.Server(uvicorn.Config(gateway, **options)).run()
     else:
         run_lean(
             app=gateway, host=host, port=port, graceful_timeout=grace, limits=limits, sock=sock

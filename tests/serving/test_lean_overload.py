@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import orjson
@@ -112,6 +113,8 @@ async def test_a_lagging_loop_sheds_new_requests_until_it_catches_up() -> None:
     conn, spy = connection(echo, ServerLimits(max_loop_lag=0.2))
     overload = conn.ctx.overload
     overload.observe(0.75)
+    assert not overload.lagging  # one late sample: a stall that is over, not overload
+    overload.observe(0.75)
     conn.data_received(GET)
     assert conn.task is None  # shed without an app task, by a callback of the next turn
     await asyncio.sleep(0)
@@ -150,12 +153,17 @@ async def test_lag_watch_measures_how_late_its_timer_fires() -> None:
     loop = FakeLoop()
     overload = Overload(loop, ServerLimits(max_loop_lag=0.5), RequestIds())  # type: ignore[arg-type]
     overload.start()
-    ((due, tick),) = loop.timers
-    loop.now = due + 0.6  # the loop was busy for 0.6 s past the tick
-    tick()
-    assert overload.lagging and abs(overload.lag - 0.6) < 1e-9
+    for late in (0.6, 0.7):  # the loop was busy past two ticks in a row
+        due, tick = loop.timers[-1]
+        loop.now = due + late
+        tick()
+    assert overload.lagging and abs(overload.lag - 0.7) < 1e-9
     due, tick = loop.timers[-1]
     loop.now = due + 0.01
+    tick()
+    assert not overload.lagging
+    due, tick = loop.timers[-1]
+    loop.now = due + 5.0  # one long stall alone does not shed
     tick()
     assert not overload.lagging
     overload.stop()
@@ -166,3 +174,20 @@ async def test_lag_watch_is_off_with_max_loop_lag_zero() -> None:
     overload = Overload(loop, ServerLimits(max_loop_lag=0), RequestIds())  # type: ignore[arg-type]
     overload.start()
     assert loop.timers == []
+
+
+async def test_shed_requests_are_freed_by_reference_counting() -> None:
+    conn, spy = connection(echo, ServerLimits(max_loop_lag=0.2))
+    conn.ctx.overload.observe(1.0)
+    conn.ctx.overload.observe(1.0)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            conn.data_received(GET)
+            await asyncio.sleep(0)
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert len(spy.writes) == 50 and found < 5
+    conn.connection_lost(None)

@@ -56,7 +56,8 @@ class ServerLimits:
       from one client address (0: no limit). One more is answered 503 at once and closed.
     - ``max_in_flight``: requests being handled at once (0: no limit); past it, and while the
       event loop lags more than ``max_loop_lag`` seconds (0: not watched), new requests are
-      answered 503 with ``retry-after: retry_after`` without reaching the app.
+      answered 503 with ``retry-after: retry_after`` without reaching the app. Lag is
+      sampled every 0.1 s and counts when two samples in a row are late.
     """
 
     max_header_bytes: int = 64 * 1024

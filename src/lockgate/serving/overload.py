@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 # How often the loop lag is sampled while ``max_loop_lag`` is set.
 LAG_INTERVAL: Final = 0.1
+# Consecutive late samples before new requests are shed.
+LAG_SAMPLES: Final = 2
 
 
 class Overload:
@@ -27,6 +29,7 @@ class Overload:
         "in_flight",
         "lag",
         "lagging",
+        "late",
         "limits",
         "loop",
         "max_connections",
@@ -51,6 +54,7 @@ class Overload:
         self.per_ip: dict[str, int] = {}
         self.in_flight = 0  # requests whose app task runs
         self.lag = 0.0
+        self.late = 0  # consecutive lag samples over max_loop_lag
         self.lagging = False
         self.shed = 0  # requests and connections answered 503 so far
         self.due = 0.0
@@ -133,5 +137,8 @@ class Overload:
         self.timer = self.loop.call_at(self.due, self.tick)
 
     def observe(self, lag: float) -> None:
+        """Shed while the loop is late at two samples in a row: one late sample is a single
+        stall (a full garbage collection, a slow callback) that is already over."""
         self.lag = max(0.0, lag)
-        self.lagging = self.lag > self.limits.max_loop_lag
+        self.late = self.late + 1 if self.lag > self.limits.max_loop_lag else 0
+        self.lagging = self.late >= LAG_SAMPLES

@@ -276,6 +276,8 @@ class HttpProtocol(Connection):
         Run from the loop (not from the parser callback that started the request), and the
         request marked finished in the same step as ``cycle_done``, as an app task would.
         """
+        # scope -> extensions -> cycle.on_disconnect -> cycle -> scope: break it, as run() does.
+        cycle.scope.pop("extensions", None)
         if not self.closed:
             message = self.ctx.overload.request_refusal()
             retry = self.limits.retry_after
