@@ -145,6 +145,8 @@ async def test_hostile_requests_are_refused_and_closed(request_bytes: bytes, sta
     assert b"content-type: application/json\r\n" in head and b"x-request-id: req_" in head
     error = orjson.loads(body)["error"]
     assert set(error) == {"message", "type", "code", "param"} and error["message"]
+    if any(b"Encoding: " + c in request_bytes for c in (b"identity", b"gzip", b"foo", b"x-")):
+        assert "Transfer-Encoding" in error["message"]  # what was wrong, not just "invalid"
 
 
 async def test_broken_chunked_body_is_refused_while_the_app_reads_it() -> None:

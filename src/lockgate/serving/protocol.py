@@ -24,11 +24,12 @@ KNOWN_CODINGS: Final = frozenset(
 
 
 class Reject(Exception):
-    """Raised inside a parser callback: answer ``status`` and close."""
+    """Raised inside a parser callback: answer ``status`` (saying ``why``) and close."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, why: str | None = None) -> None:
         super().__init__(status)
         self.status = status
+        self.why = why
 
 
 def split_target(url: bytes) -> tuple[str, bytes, bytes]:
@@ -128,7 +129,10 @@ class HttpProtocol(Connection):
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
             context = exc.__context__
-            self.reject(context.status if isinstance(context, Reject) else 400)
+            if isinstance(context, Reject):
+                self.reject(context.status, context.why)
+            else:
+                self.reject(400)
             return
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             self.reject(400)
@@ -175,7 +179,7 @@ class HttpProtocol(Connection):
             self.expect_100 = value.lower() == b"100-continue"
         elif name == b"transfer-encoding":
             if self.has_te or value.lower() != b"chunked":
-                raise Reject(_coding_status(value))  # only a single "chunked" is unambiguous
+                raise _coding_refusal(value)  # only a single "chunked" is unambiguous
             self.has_te = True
         headers.append((name, value))
 
@@ -186,10 +190,12 @@ class HttpProtocol(Connection):
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise Reject(505)
-        if parser.should_upgrade() or (self.has_te and version == "1.0"):
-            raise Reject(400)  # no upgrades; TE in 1.0 is a smuggling vector
+        if parser.should_upgrade():
+            raise Reject(400, "protocol upgrades are not supported")
+        if self.has_te and version == "1.0":  # a smuggling vector
+            raise Reject(400, "Transfer-Encoding is not allowed in an HTTP/1.0 request")
         if self.hosts > 1 or (self.hosts == 0 and version == "1.1"):
-            raise Reject(400)  # RFC 9112 section 3.2
+            raise Reject(400, "an HTTP/1.1 request needs exactly one Host header")  # RFC 9112
         if self.ctx.shutting_down:
             raise Reject(503)
         method = parser.get_method()
@@ -333,18 +339,18 @@ class HttpProtocol(Connection):
             else:
                 self.arm(self.limits.keepalive_timeout, head=False)
 
-    def reject(self, status: int) -> None:
+    def reject(self, status: int, why: str | None = None) -> None:
         """Refuse a request the parser flagged; its stream cannot be parsed any further."""
         self.failed = status
         self.pipeline.clear()
         active = self.active
         if active is None:
-            self.write(self.refusal(status))
+            self.write(self.refusal(status, why))
             self.linger()  # the rest of what the client sends cannot be parsed: drop it
         elif not active.body_complete:
             # The framing of the body the app is reading is broken: nothing more can be sent.
             if active.head:
-                self.write(self.refusal(status))
+                self.write(self.refusal(status, why))
             self.linger()
         else:
             self.update_reading()  # answered after the active response, in cycle_done()
@@ -359,10 +365,12 @@ class HttpProtocol(Connection):
             self.pipeline.clear()
 
 
-def _coding_status(value: bytes) -> int:
+def _coding_refusal(value: bytes) -> Reject:
     """400 for a coding list that is not exactly "chunked", 501 if it names an unknown one."""
     codings = [c.strip() for c in value.lower().split(b",")]
-    return 400 if all(c in KNOWN_CODINGS for c in codings) else 501
+    if all(c in KNOWN_CODINGS for c in codings):
+        return Reject(400, "Transfer-Encoding must be exactly one 'chunked', or absent")
+    return Reject(501, "unsupported Transfer-Encoding: only chunked is accepted")
 
 
 def _no_delay(sock: Any) -> None:
