@@ -61,3 +61,20 @@ def test_every_server_limit_is_a_config_key_and_reaches_the_server() -> None:
         retry_after=2,
     )
     assert server_limits(load_config_text("version: 1\n", env={}).server) == ServerLimits()
+
+
+def test_server_upstream_sizes_the_gateways_upstream_client(tmp_path: Path) -> None:
+    from lockgate.app import Gateway
+    from lockgate.upstream.pool import PoolLimits
+
+    cfg = load_config_text(
+        "version: 1\n"
+        f"storage: sqlite:///{tmp_path / 'u.db'}\n"
+        "server:\n"
+        "  upstream: {pool_size: 3, max_idle: 2, idle_ttl: 7s, max_stream_bytes: 1M,\n"
+        "             max_event_bytes: 64k}\n",
+        env={},
+    )
+    client = Gateway(cfg).upstream
+    assert client._limits == PoolLimits(3, 2, 7.0, 64 * 1024)
+    assert client._stream_limits == (1_000_000, 64_000)
