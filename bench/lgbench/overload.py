@@ -192,11 +192,7 @@ def main(argv: list[str]) -> int:
     section = report(figures, args, time.time() - started, loads)
     print(section)
     if args.results.exists():
-        text = args.results.read_text()
-        marker = "\n## Overload"
-        if marker in text:
-            text = text[: text.index(marker)]
-        args.results.write_text(text.rstrip("\n") + "\n\n" + section)
+        args.results.write_text(replace_section(args.results.read_text(), section))
     return 0
 
 
@@ -249,3 +245,15 @@ def report(
             f"| {r['ok_p50_ms']} | {r['ok_p99_ms']} | {r['shed']} | {r['other_errors']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def replace_section(text: str, section: str) -> str:
+    """``text`` with its Overload section (up to the next ``## `` heading) replaced, or with
+    ``section`` appended when it has none; the notes written under it by hand go with it."""
+    marker = "\n## Overload"
+    if marker not in text:
+        return text.rstrip("\n") + "\n\n" + section
+    start = text.index(marker) + 1
+    end = text.find("\n## ", start)
+    rest = text[end + 1 :] if end >= 0 else ""
+    return text[:start] + section + ("\n" + rest if rest else "")

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from lockgate.admin.schemas import future_expiry
 from lockgate.admin.remote import RemoteStore
+from lockgate.admin.schemas import future_expiry
 from lockgate.store import (
     ADMIN_ROLES,
     DEFAULT_URL,
