@@ -68,3 +68,12 @@ def test_limits_on_a_policy_matching_ips_are_refused() -> None:
         load_config_text(text, env={})
     [problem] = info.value.problems
     assert problem.path == "policies[0].match.ips" and "scope: ip" in problem.message
+
+
+def test_a_provider_connection_cap_is_not_a_provider_setting() -> None:
+    """Connections per upstream origin are server.upstream.pool_size, which is enforced."""
+    text = BASE.replace("demo: {type: mock}", "demo: {type: mock, max_connections: 8}")
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env={})
+    [problem] = info.value.problems
+    assert problem.path == "providers.demo.max_connections" and "unknown key" in problem.message

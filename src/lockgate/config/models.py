@@ -240,7 +240,6 @@ class ProviderConfig(Strict):
     api_version: str | None = None
     region: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    max_connections: int = Field(default=256, gt=0)
 
     @model_validator(mode="after")
     def _required_for_type(self) -> ProviderConfig:
