@@ -38,6 +38,7 @@ from lockgate.limits.counters import AlertHook, Check, Counters
 from lockgate.limits.memory import MemoryCounters
 from lockgate.limits.redis import RedisCounters
 from lockgate.limits.report import ReportSubject, limits_report
+from lockgate.observability.service import Observability
 from lockgate.pipeline.finalize import Finalizer
 from lockgate.routing.router import Router
 from lockgate.runtime import Runtime
@@ -95,18 +96,20 @@ class Gateway:
         # server.tls: the lean server listens with this context (serving/tls.py).
         self.tls = TlsTerminator(config.server.tls) if config.server.tls is not None else None
         self.tls_context = self.tls.context if self.tls is not None else None
-        self.runtime = Runtime(config, self.upstream, self.services)
-        self.router = Router()
+        secret = config.auth.api_keys.hash_secret
+        self.store = Store(
+            config.storage, key_secret=secret.get_secret_value() if secret is not None else None
+        )
+        self.obs = Observability(config, self.store, alerts=self.alerts, state=self.state)
+        self.runtime = Runtime(config, self.obs.client(self.upstream), self.services)
+        self.router = self.obs.router(Router())
         self.finalizer = Finalizer()
+        self.finalizer.recorders.extend(self.obs.recorders())
         self.dataplane = DataPlane(
             runtime=lambda: self.runtime,
             router=self.router,
             max_body=lambda: self.runtime.config.server.max_body_bytes,
             finalizer=self.finalizer,
-        )
-        secret = config.auth.api_keys.hash_secret
-        self.store = Store(
-            config.storage, key_secret=secret.get_secret_value() if secret is not None else None
         )
         admin_keys = [k.get_secret_value() for k in config.server.admin_keys]
         admin_keys.extend(extra_admin_keys)
@@ -124,7 +127,9 @@ class Gateway:
             limits_report=self.limits_report,
             rotation_grace=lambda: self.runtime.config.auth.api_keys.rotation_grace,
             max_body_bytes=config.server.max_admin_body_bytes,
+            analytics=self.obs.analytics,
         )
+        self.admin = self.obs.audited(self.admin, lambda secret: self.keys.admin_lookup(secret))
         self.notifier: IdentityNotifier | None = None  # with Redis state: cross-replica news
         self.watcher: ConfigWatcher | None = None
         if config_path is not None:
@@ -187,6 +192,7 @@ class Gateway:
                 self.state.client, channel, self.refresher.refresh_if_behind
             )
             await self.notifier.start()
+        self.obs.start()
         if self.watcher is not None:
             await self.watcher.start()
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -204,6 +210,7 @@ class Gateway:
         await self.refresher.stop()
         await self.finalizer.drain()
         await self.counters.aclose()
+        await self.obs.stop()
         await self.alerts.aclose()
         await self.runtime.aclose()
         await self.upstream.aclose()
@@ -221,8 +228,9 @@ class Gateway:
                 )
             if before != after:
                 log.warning("config reload: '%s' changed; it takes effect after a restart", section)
-        self.runtime = Runtime(config, self.upstream, self.services)
+        self.runtime = Runtime(config, self.obs.client(self.upstream), self.services)
         self.alerts.configure(webhook_targets(config))
+        self.obs.apply_config(config)
         self.config = config
         self.reloads += 1
         if self.tls is not None and config.server.tls is not None:
@@ -255,6 +263,8 @@ class Gateway:
                     await send_bytes(send, 200, b'{"status":"ok"}', rid)
                 elif path == "/readyz":
                     await self._ready(send, rid)
+                elif path == "/metrics":
+                    await self.obs.metrics_endpoint(scope, send, self.keys.admin_lookup)
                 else:
                     err = NotFound(f"no route {scope['method']} {path}", code="unknown_route")
                     await send_bytes(send, 404, err.openai_body(), rid)

@@ -27,6 +27,7 @@ from lockgate.bootstrap import FirstKey, ensure_admin_key, ensure_first_key
 from lockgate.config.default import default_config
 from lockgate.config.loader import ConfigError, load_config_file
 from lockgate.config.models import Config, ServerConfig
+from lockgate.observability.multiproc import SharedMetrics
 from lockgate.serving import ServerLimits
 from lockgate.serving import run as run_lean
 from lockgate.serving.workers import bind
@@ -149,7 +150,11 @@ def serve(
             os.environ[ENV_EXTRA_ADMIN] = p.extra_admin_keys[0]
         if server == "uvicorn":
             sock.close()  # uvicorn's supervisor binds its own; the check above still held
-            uvicorn.run(FACTORY, factory=True, workers=workers, **options)
+            metrics = SharedMetrics.prepare()  # the lean supervisor does this itself
+            try:
+                uvicorn.run(FACTORY, factory=True, workers=workers, **options)
+            finally:
+                metrics.close()
         else:
             run_lean(
                 FACTORY,

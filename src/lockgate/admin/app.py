@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable, Collection
 from fastapi import APIRouter, FastAPI
 
 from lockgate.identity.principal import AdminPrincipal
+from lockgate.observability.service import Analytics
 from lockgate.store.repo import Store
 
 from . import openapi
+from .analytics import add_analytics_routes
 from .context import AdminContext
 from .errors import install_error_handlers
 from .guard import AdminGuard
@@ -35,6 +37,7 @@ def create_admin_app(
     limits_report: LimitsReport | None = None,
     rotation_grace: Callable[[], float] | None = None,
     max_body_bytes: int = 64 * 1024,
+    analytics: Analytics | None = None,
 ) -> AdminGuard:
     """``plan_names`` lists the configured plans (read per call, so reloads apply); ``None``
     accepts any plan name. ``rotation_grace`` is the default grace of a key rotation.
@@ -57,6 +60,9 @@ def create_admin_app(
     add_admin_key_routes(router)
     if limits_report is not None:
         add_limit_routes(router, limits_report)
+    if analytics is not None:
+        app.state.lockgate_analytics = analytics
+        add_analytics_routes(router)
     app.include_router(router)
     openapi.install(app, ADMIN_PREFIX)
     return AdminGuard(app, admin_auth=admin_auth, max_body_bytes=max_body_bytes)

@@ -14,6 +14,10 @@ EVENTS: frozenset[str] = frozenset(
         "subscription.approved",
         "subscription.rejected",
         "subscription.revoked",
+        "model.error_rate",  # a model's error rate crossed an alerts.rules threshold
+        "model.error_rate.resolved",  # ... and fell back under it
+        "model.latency",  # a model's latency percentile crossed an alerts.rules threshold
+        "model.latency.resolved",
     }
 )
 

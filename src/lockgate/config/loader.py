@@ -457,6 +457,9 @@ class _RefChecker:
         for i, policy in enumerate(_list(self.data.get("policies"))):
             at = join_path(join_path(join_path("policies", i), "match"), "models")
             self.refs(at, _dict(_dict(policy).get("match")).get("models"), "models", "model")
+        for i, rule in enumerate(_list(_dict(self.data.get("alerts")).get("rules"))):
+            at = join_path(join_path(join_path("alerts", "rules"), i), "models")
+            self.refs(at, _dict(rule).get("models"), "models", "model")
 
 
 def _reference_problems(data: Mapping[str, object]) -> list[Problem]:

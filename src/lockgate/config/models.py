@@ -414,8 +414,69 @@ class Webhook(Strict):
     secret: SecretStr | None = None  # signs each delivery (HMAC-SHA256)
 
 
+class ErrorRateAlert(Strict):
+    """``model.error_rate`` when the share of a model's calls that failed (5xx, upstream
+    errors) over ``window`` exceeds ``above``; ``.resolved`` once it is back under."""
+
+    type: Literal["error_rate"]
+    models: list[str] = Field(default_factory=lambda: ["*"])
+    above: float = Field(gt=0, le=1)
+    window: Seconds = Field(default=300.0, gt=0)
+    min_requests: int = Field(default=20, ge=1)
+
+
+class LatencyAlert(Strict):
+    """``model.latency`` when a model's latency percentile over ``window`` exceeds ``above``."""
+
+    type: Literal["latency"]
+    models: list[str] = Field(default_factory=lambda: ["*"])
+    above: Seconds = Field(gt=0)
+    percentile: float = Field(default=95.0, gt=0, le=100)
+    measure: Literal["total", "ttft"] = "total"
+    window: Seconds = Field(default=300.0, gt=0)
+    min_requests: int = Field(default=20, ge=1)
+
+
+AlertRule = Annotated[ErrorRateAlert | LatencyAlert, Field(discriminator="type")]
+
+
 class AlertsConfig(Strict):
     webhooks: list[Webhook] = Field(default_factory=list)
+    rules: list[AlertRule] = Field(default_factory=list)
+
+
+# --- observability: usage records, payload capture, request log, metrics, tracing ----------
+
+
+class UsageConfig(Strict):
+    queue_size: int = Field(default=100_000, ge=100)  # records held before new ones are dropped
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    flush_interval: Seconds = Field(default=1.0, gt=0, le=60)
+
+
+class PayloadsConfig(Strict):
+    tenants: list[str] = Field(default_factory=list)  # tenants that opted in to payload storage
+    max_bytes: Count = Field(default=16384, gt=0, le=1_048_576)  # per request and per response
+
+
+class MetricsConfig(Strict):
+    enabled: bool = True
+    require_admin_key: bool = False
+
+
+class TracingConfig(Strict):
+    endpoint: Annotated[str, AfterValidator(_webhook_url)]  # OTLP/HTTP, e.g. .../v1/traces
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    service_name: str = "lockgate"
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+
+
+class ObservabilityConfig(Strict):
+    usage: UsageConfig = UsageConfig()
+    payloads: PayloadsConfig = PayloadsConfig()
+    request_log: Literal["debug", "info", "warning", "off"] = "info"
+    metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig | None = None
 
 
 class Config(Strict):
@@ -432,6 +493,7 @@ class Config(Strict):
     tenants: dict[str, TenantSeed] = Field(default_factory=dict)
     policies: list[PolicyRule] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
 
     @field_validator("storage")
     @classmethod

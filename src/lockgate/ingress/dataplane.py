@@ -210,6 +210,7 @@ class DataPlane:
             await self._reply_chat(ctx, fmt, req, reply, send)
             return
         route = _admitted_route(ctx)
+        ctx.upstream_started = time.monotonic()
         if kind == "count_tokens":
             await self._count_tokens(ctx, route, req, send)
         elif req.stream:
@@ -243,7 +244,7 @@ class DataPlane:
 
         resp = await self.router.run(ctx, route, attempt)
         ctx.usage, ctx.usage_estimated = chat_usage(req, resp)
-        ctx.first_token_at = time.monotonic()
+        ctx.upstream_ended = ctx.first_token_at = time.monotonic()
         if ctx.kept:
             resp = await ctx.runtime.pipeline.respond(ctx, resp)
         await send_bytes(send, 200, fmt.encode_chat(resp, req.model), ctx.response_headers)
@@ -255,6 +256,7 @@ class DataPlane:
             return target.provider.count_tokens(req, target.model, r.timeouts)
 
         counted = await self.router.run(ctx, route, attempt)
+        ctx.upstream_ended = time.monotonic()
         n = counted if counted is not None else estimate_request(req)
         await send_bytes(send, 200, formats.encode_count_tokens(n), ctx.response_headers)
 
@@ -283,7 +285,9 @@ class DataPlane:
         def attempt(target: Target, r: ModelRoute) -> Awaitable[EmbeddingResponse]:
             return target.provider.embed(req, target.model, r.timeouts)
 
+        ctx.upstream_started = time.monotonic()
         resp = await self.router.run(ctx, route, attempt)
+        ctx.upstream_ended = time.monotonic()
         if resp.usage.input_tokens == 0:
             resp.usage = Usage(input_tokens=sum(estimate_text(t) for t in req.inputs))
             ctx.usage_estimated = True

@@ -94,6 +94,7 @@ async def stream_chat(
     finally:
         # Also on cancellation (client gone): close the upstream, settle what was relayed.
         await stream.aclose()
+        ctx.upstream_ended = time.monotonic()
         ctx.usage, ctx.usage_estimated = relay.settle(req)
 
 

@@ -11,6 +11,7 @@ from lockgate.wire.types import ChatRequest, EmbeddingRequest, Usage
 if TYPE_CHECKING:
     from lockgate.errors import GatewayError
     from lockgate.identity.principal import Principal
+    from lockgate.observability.tracing import RequestTrace
     from lockgate.pipeline.policy import Policy
     from lockgate.runtime import ModelRoute, Runtime, Target
 
@@ -51,6 +52,11 @@ class RequestContext:
     cache_saved_tokens: int = 0  # tokens a cache hit did not spend upstream
     first_token_at: float | None = None
     finished_at: float | None = None
+    # Monotonic span of the upstream work: routing (attempts, backoffs) to the last byte.
+    upstream_started: float | None = None
+    upstream_ended: float | None = None
+    payload: tuple[str, str] | None = None  # (request, response) of an opted-in tenant, capped
+    trace: RequestTrace | None = None  # set when tracing is on and an attempt was made
     client_disconnected: bool = False
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     # Pipeline bookkeeping: how far on_request got, and each admitting policy's state.

@@ -18,6 +18,7 @@ from lockgate.policies.ip import ClientAddress, IpAccess
 from lockgate.policies.jwt import JwtAuthenticator
 from lockgate.policies.limits import LimitsPolicy
 from lockgate.policies.mtls import MtlsAuthenticator
+from lockgate.policies.payloads import PayloadCapture
 from lockgate.policies.rules import compile_rule
 
 if TYPE_CHECKING:
@@ -51,4 +52,7 @@ def build_policies(runtime: Runtime) -> list[Policy]:
         )
     if any(m.max_in_flight is not None for m in runtime.config.models.values()):
         policies.append(ConcurrencyPolicy(runtime.config, services.gates))
+    payloads = runtime.config.observability.payloads
+    if payloads.tenants:
+        policies.append(PayloadCapture(payloads.tenants, int(payloads.max_bytes)))
     return policies

@@ -31,6 +31,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Final
 
+from lockgate.observability.multiproc import SharedMetrics
 from lockgate.serving.context import ServerLimits
 from lockgate.serving.server import BACKLOG, CANCEL_GRACE, SIGNALS, factory_loader, serve_process
 
@@ -88,12 +89,14 @@ def supervise(
             wake_writer.send(b"\0")  # wakes the wait below, which retries after EINTR
 
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
+    metrics = SharedMetrics.prepare()  # before the workers start: they count into it
     try:
         args = (app_factory, sock, graceful_timeout, limits, *_log_setup(), pid)
         procs = start_workers(workers, args, requested)
         sock.close()  # the workers hold their own descriptors
-        wait_for_workers(procs, requested, wake, graceful_timeout)
+        wait_for_workers(procs, requested, wake, graceful_timeout, metrics)
     finally:
+        metrics.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
@@ -131,6 +134,7 @@ def wait_for_workers(
     requested: list[int],
     wake: socket.socket,
     graceful_timeout: float,
+    metrics: SharedMetrics | None = None,
 ) -> None:
     forwarded = 0
     kill_at: float | None = None
@@ -157,6 +161,8 @@ def wait_for_workers(
             proc.join()
             assert proc.pid is not None
             del procs[proc.pid]
+            if metrics is not None:
+                metrics.worker_exited(proc.pid)
             if requested:
                 log.info("Worker process [%d] finished (exit code %s)", proc.pid, proc.exitcode)
             else:

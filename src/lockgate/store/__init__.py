@@ -17,6 +17,7 @@ from .records import (
 )
 from .repo import UNSET, Store, Unset
 from .tokens import hash_secret
+from .usage_tables import audit_head, audit_log, usage_hourly, usage_payloads, usage_records
 
 __all__ = [
     "ADMIN_ROLES",
@@ -38,6 +39,11 @@ __all__ = [
     "Tenant",
     "Unset",
     "ValidationError",
+    "audit_head",
+    "audit_log",
     "hash_secret",
     "normalize_url",
+    "usage_hourly",
+    "usage_payloads",
+    "usage_records",
 ]

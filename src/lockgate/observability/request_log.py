@@ -1,0 +1,99 @@
+"""One structured JSON line per request on the ``lockgate.requests`` logger.
+
+Lines are built in the usage writer's pump, never on the request path, and carry ids, not
+secrets (the key's id, never the key) and no payloads. ``observability.request_log`` sets the
+level (``off`` silences it). When the process has configured logging (``lockgate serve``) and
+nobody configured this logger, ``install`` gives it a handler that writes the bare JSON lines
+to stderr from a background thread, so a slow terminal or pipe never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+from collections.abc import Sequence
+from logging.handlers import QueueHandler, QueueListener
+from typing import Any
+
+import orjson
+
+from lockgate.store.usage_tables import PICO
+from lockgate.usage.record import Expanded
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+
+def line(e: Expanded) -> str:
+    r = e.row
+    doc: dict[str, Any] = {
+        "event": "request",
+        "time": r.ts.isoformat().replace("+00:00", "Z"),
+        "request_id": r.request_id,
+        "tenant": r.tenant,
+        "app": r.app_id,
+        "key": r.key_id,
+        "user": r.end_user,
+        "ingress": r.ingress,
+        "route": r.route,
+        "model": r.model,
+        "served_model": r.served_model,
+        "deployment": r.deployment,
+        "status": r.status,
+        "error_type": r.error_type,
+        "decided_by": r.decided_by,
+        "input_tokens": r.input_tokens,
+        "output_tokens": r.output_tokens,
+        "cached_tokens": r.cached_tokens,
+        "usage_source": r.usage_source,
+        "cost": r.cost_picousd / PICO,
+        "latency_ms": r.latency_ms,
+        "ttft_ms": r.ttft_ms,
+        "upstream_ms": r.upstream_ms,
+        "overhead_ms": r.overhead_ms,
+        "attempts": r.attempts,
+        "fallback": r.fallback,
+        "cache": r.cache,
+    }
+    return orjson.dumps({k: v for k, v in doc.items() if v is not None}).decode()
+
+
+class RequestLog:
+    def __init__(self, level: str, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("lockgate.requests")
+        self.level: int | None = None
+        self.configure(level)
+        self._listener: QueueListener | None = None
+        self._handler: logging.Handler | None = None
+
+    def configure(self, level: str) -> None:
+        self.level = LEVELS.get(level)  # None: off
+
+    def consume(self, batch: Sequence[Expanded]) -> None:
+        level = self.level
+        if level is None or not self.logger.isEnabledFor(level):
+            return
+        log = self.logger.log
+        for e in batch:
+            log(level, line(e))
+
+    def install(self) -> None:
+        if self.logger.handlers or not logging.getLogger().handlers:
+            return
+        out = logging.StreamHandler(sys.stderr)
+        out.setFormatter(logging.Formatter("%(message)s"))
+        q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._handler = QueueHandler(q)
+        self._listener = QueueListener(q, out)
+        self._listener.start()
+        self.logger.addHandler(self._handler)
+        self.logger.propagate = False
+
+    def uninstall(self) -> None:
+        if self._handler is not None:
+            self.logger.removeHandler(self._handler)
+            self.logger.propagate = True
+            self._handler = None
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None

@@ -1,0 +1,160 @@
+"""The usage record: captured on the hot path as one flat tuple, expanded off it.
+
+``capture`` runs in the completion finalizer for every request, so it only copies references
+(no formatting, no lookups, no allocation but the tuple). ``expand`` turns the tuple into the
+row the store keeps and the sinks (metrics, alerts, logs, traces, audit) read, in the writer
+task.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from lockgate.errors import UpstreamError
+from lockgate.store.usage_repo import PayloadRow, UsageRow
+from lockgate.store.usage_tables import PICO
+
+if TYPE_CHECKING:
+    from lockgate.pipeline.context import RequestContext
+
+Captured = tuple[Any, ...]
+
+
+def capture(ctx: RequestContext) -> Captured:
+    return (
+        ctx.request_id,
+        ctx.received_at,
+        ctx.started,
+        ctx.first_token_at,
+        ctx.finished_at,
+        ctx.upstream_started,
+        ctx.upstream_ended,
+        ctx.route,
+        ctx.ingress,
+        ctx.model,
+        ctx.served_model,
+        ctx.principal,
+        ctx.target,
+        ctx.attempts,
+        ctx.status,
+        ctx.error,
+        ctx.decided_by,
+        ctx.usage,
+        ctx.usage_estimated,
+        ctx.cost,
+        ctx.cache,
+        ctx.client_ip,
+        ctx.payload,
+        ctx.trace,
+    )
+
+
+class Expanded(NamedTuple):
+    """A captured record, expanded: the stored row plus what only the sinks need."""
+
+    row: UsageRow
+    payload: PayloadRow | None
+    upstream_failed: bool  # the call failed because a provider did (alerts' error rate)
+    client_ip: str
+    error_message: str | None
+    trace: Any  # lockgate.observability.tracing.RequestTrace | None
+    started: float  # monotonic, for span timestamps
+    first_token_at: float | None
+    upstream_ended: float | None
+    finished_at: float
+
+
+def _ms(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return round((b - a) * 1000.0, 3)
+
+
+def expand(rec: Captured) -> Expanded:
+    (
+        request_id,
+        received_at,
+        started,
+        first_token_at,
+        finished_at,
+        upstream_started,
+        upstream_ended,
+        route,
+        ingress,
+        model,
+        served_model,
+        principal,
+        target,
+        attempts,
+        status,
+        error,
+        decided_by,
+        usage,
+        usage_estimated,
+        cost,
+        cache,
+        client_ip,
+        payload,
+        trace,
+    ) = rec
+    finished = finished_at if finished_at is not None else started
+    latency = _ms(started, finished) or 0.0
+    upstream = None
+    if upstream_started is not None:
+        upstream = _ms(upstream_started, upstream_ended or finished)
+    ts = datetime.fromtimestamp(received_at, UTC)
+    tenant = principal.tenant_name if principal is not None else None
+    row = UsageRow(
+        request_id=request_id,
+        ts=ts,
+        tenant=tenant,
+        app_id=principal.app_id if principal is not None else None,
+        app_name=principal.app_name if principal is not None else None,
+        key_id=principal.key_id if principal is not None else None,
+        end_user=principal.user if principal is not None else None,
+        ingress=ingress,
+        route=route,
+        model=model,
+        served_model=served_model,
+        deployment=target.key if target is not None else None,
+        provider=target.provider.kind if target is not None else None,
+        status=status,
+        error_type=_error_type(error),
+        decided_by=decided_by,
+        input_tokens=usage.input_tokens if usage is not None else 0,
+        output_tokens=usage.output_tokens if usage is not None else 0,
+        cached_tokens=usage.cached_input_tokens if usage is not None else 0,
+        reasoning_tokens=int(getattr(usage, "reasoning_tokens", 0) or 0),
+        usage_source=None if usage is None else "counted" if usage_estimated else "provider",
+        cost_picousd=round(cost * PICO) if cost else 0,
+        latency_ms=latency,
+        ttft_ms=_ms(started, first_token_at),
+        upstream_ms=upstream,
+        overhead_ms=round(max(0.0, latency - (upstream or 0.0)), 3),
+        attempts=attempts,
+        fallback=served_model is not None and served_model != model,
+        cache=cache,
+    )
+    stored = None
+    if payload is not None and tenant is not None:
+        stored = PayloadRow(request_id, ts, tenant, payload[0], payload[1])
+    return Expanded(
+        row=row,
+        payload=stored,
+        upstream_failed=isinstance(error, UpstreamError),
+        client_ip=client_ip,
+        error_message=error.message if error is not None else None,
+        trace=trace,
+        started=started,
+        first_token_at=first_token_at,
+        upstream_ended=upstream_ended,
+        finished_at=finished,
+    )
+
+
+def _error_type(error: Any) -> str | None:
+    if error is None:
+        return None
+    code = error.code
+    return str(code)[:64] if code else type(error).__name__
