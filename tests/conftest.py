@@ -94,6 +94,8 @@ def pg_store(pg_schema_url: str) -> Iterator[Store]:
     finally:
         with store.engine.begin() as conn:
             conn.execute(sa.text("TRUNCATE tenants, admin_keys, meta CASCADE"))
+            conn.execute(sa.text("TRUNCATE usage_records, usage_hourly, usage_payloads, audit_log"))
+            conn.execute(sa.text("UPDATE audit_head SET seq = 0, hash = :g"), {"g": "0" * 64})
         store.close()
 
 

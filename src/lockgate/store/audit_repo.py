@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, select, update
 
 from .usage_tables import audit_head, audit_log
 
@@ -145,7 +145,7 @@ class AuditRepo:
             where.append(a.ts < f.end)
         if f.before_seq is not None:
             where.append(a.seq < f.before_seq)
-        stmt = select(audit_log).where(and_(*where)).order_by(a.seq.desc()).limit(f.limit + 1)
+        stmt = select(audit_log).where(*where).order_by(a.seq.desc()).limit(f.limit + 1)
         with self.engine.connect() as conn:
             found = [dict(r._mapping) for r in conn.execute(stmt)]
         more = len(found) > f.limit

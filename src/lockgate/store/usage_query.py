@@ -135,7 +135,7 @@ class UsageReader:
                 where.append(col == value)
         if f.model is not None:
             where.append(t.model == f.model)
-        return select(*cols, *sums).where(and_(*where)).group_by(*(dims[g] for g in q.group_by))
+        return select(*cols, *sums).where(*where).group_by(*(dims[g] for g in q.group_by))
 
     def _raw_epoch(self) -> ColumnElement[Any]:
         ts = usage_records.c.ts
@@ -169,7 +169,7 @@ class UsageReader:
             func.sum(r.cost_picousd),
         ]
         where = [r.ts >= a, r.ts < b, *_raw_filters(q.filters)]
-        return select(*cols, *sums).where(and_(*where)).group_by(*(dims[g] for g in q.group_by))
+        return select(*cols, *sums).where(*where).group_by(*(dims[g] for g in q.group_by))
 
     # --- the request log -----------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class UsageReader:
             where.append(or_(r.ts < ts, and_(r.ts == ts, r.request_id < rid)))
         stmt = (
             select(*(r[c] for c in USAGE_COLUMNS))
-            .where(and_(*where))
+            .where(*where)
             .order_by(r.ts.desc(), r.request_id.desc())
             .limit(q.limit + 1)
         )

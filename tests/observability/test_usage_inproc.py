@@ -1,0 +1,177 @@
+"""Usage records end to end in one process: every call recorded, rolled up, and queried."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from lockgate.store.usage_tables import PICO
+
+ADMIN = "lga-usage-test-admin-key-0123456789abcdef"
+PRICE = {"input": 1.5, "output": 6.0}
+CONFIG: dict[str, Any] = {
+    "providers": {"demo": {"type": "mock"}},
+    "models": {
+        "m": {"deployments": [{"provider": "demo", "model": "x"}], "price": PRICE},
+        "e": {"kind": "embedding", "deployments": [{"provider": "demo", "model": "emb"}]},
+    },
+    "observability": {"request_log": "off"},
+}
+Start = Callable[..., AbstractAsyncContextManager[Any]]
+
+
+def admin() -> dict[str, str]:
+    return {"authorization": f"Bearer {ADMIN}"}
+
+
+def chat(text: str, **extra: Any) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": text}], **extra}
+
+
+async def test_calls_are_recorded_and_totals_match_reported_usage(inproc: Start) -> None:
+    async with inproc(CONFIG, extra_admin_keys=(ADMIN,)) as gw:
+        key = await gw.key("acme", "bot")
+        auth = {"authorization": f"Bearer {key}"}
+        seen = []
+        r = await gw.client.post("/v1/chat/completions", headers=auth, json=chat("hello there"))
+        assert r.status_code == 200
+        seen.append(r.json()["usage"])
+        r = await gw.client.post(
+            "/v1/chat/completions",
+            headers=auth,
+            json=chat("stream me", stream=True, stream_options={"include_usage": True}),
+        )
+        usage_line = [x for x in r.text.split("\n") if x.startswith("data: {") and '"usage":{' in x]
+        seen.append(orjson.loads(usage_line[-1][6:])["usage"])
+        r = await gw.client.post(
+            "/v1/chat/completions", headers=auth, json={**chat("x"), "model": "nope"}
+        )
+        assert r.status_code == 404
+        r = await gw.client.post("/v1/chat/completions", json=chat("no key"))
+        assert r.status_code == 401
+        await gw.gw.obs.flush()
+
+        r = await gw.client.get(
+            "/admin/v1/usage", headers=admin(), params={"group_by": "tenant,model"}
+        )
+        assert r.status_code == 200, r.text
+        rows = {(row["tenant"], row["model"]): row for row in r.json()["rows"]}
+        ok = rows[("acme", "m")]
+        assert ok["requests"] == 2
+        assert ok["input_tokens"] == sum(u["prompt_tokens"] for u in seen)
+        assert ok["output_tokens"] == sum(u["completion_tokens"] for u in seen)
+        expected = sum(
+            round((u["prompt_tokens"] * 1.5 + u["completion_tokens"] * 6.0) * 1e-6 * PICO)
+            for u in seen
+        )
+        assert ok["cost"] == expected / PICO
+        assert rows[("acme", "nope")]["requests"] == 1  # rejected calls count too
+        assert rows[(None, None)]["requests"] == 1  # the unauthenticated one
+
+        r = await gw.client.get("/admin/v1/requests", headers=admin(), params={"status": "4xx"})
+        failed = r.json()["rows"]
+        assert {(x["status"], x["decided_by"]) for x in failed} == {
+            (404, "model-access"),
+            (401, "authn"),
+        }
+        r = await gw.client.get("/admin/v1/requests", headers=admin(), params={"limit": 1})
+        page = r.json()
+        assert len(page["rows"]) == 1 and page["next_cursor"]
+        r = await gw.client.get(
+            "/admin/v1/requests",
+            headers=admin(),
+            params={"limit": 10, "cursor": page["next_cursor"]},
+        )
+        assert len(r.json()["rows"]) == 3
+        streamed = [x for x in r.json()["rows"] + page["rows"] if x["status"] == 200]
+        assert all(x["usage_source"] == "provider" and x["ttft_ms"] is not None for x in streamed)
+        assert all(x["deployment"] == "demo/x" and x["attempts"] == 1 for x in streamed)
+
+
+async def test_partial_hours_come_from_records_whole_hours_from_rollups(inproc: Start) -> None:
+    async with inproc(CONFIG, extra_admin_keys=(ADMIN,)) as gw:
+        key = await gw.key("acme", "bot")
+        for _ in range(3):
+            await gw.client.post(
+                "/v1/chat/completions", headers={"authorization": f"Bearer {key}"}, json=chat("hi")
+            )
+        await gw.gw.obs.flush()
+        now = datetime.now(UTC)
+        ranges = [
+            (now - timedelta(hours=3), now + timedelta(minutes=1)),  # rollups + edges
+            (now - timedelta(seconds=30), now + timedelta(seconds=30)),  # inside one hour
+            (now.replace(minute=0, second=0, microsecond=0), now + timedelta(hours=2)),
+        ]
+        for start, end in ranges:
+            r = await gw.client.get(
+                "/admin/v1/usage",
+                headers=admin(),
+                params={"from": start.isoformat(), "to": end.isoformat(), "group_by": "hour"},
+            )
+            assert sum(row["requests"] for row in r.json()["rows"]) == 3, (start, end)
+        r = await gw.client.get(
+            "/admin/v1/usage", headers=admin(), params={"group_by": "day", "format": "csv"}
+        )
+        lines = r.text.strip().splitlines()
+        assert r.headers["content-type"].startswith("text/csv")
+        assert lines[0].startswith("day,requests,errors,input_tokens")
+        assert lines[1].split(",")[1] == "3"
+
+
+async def test_tenant_scoped_admin_keys_see_their_tenant_only(inproc: Start) -> None:
+    async with inproc(CONFIG, extra_admin_keys=(ADMIN,)) as gw:
+        for tenant in ("acme", "globex"):
+            key = await gw.key(tenant, "bot")
+            await gw.client.post(
+                "/v1/chat/completions", headers={"authorization": f"Bearer {key}"}, json=chat("x")
+            )
+        await gw.gw.obs.flush()
+        r = await gw.client.post(
+            "/admin/v1/admin-keys", headers=admin(), json={"role": "tenant-admin", "tenant": "acme"}
+        )
+        scoped = {"authorization": f"Bearer {r.json()['key']}"}
+        await gw.gw.refresher.refresh_now()
+        r = await gw.client.get("/admin/v1/usage", headers=scoped, params={"group_by": "tenant"})
+        assert [row["tenant"] for row in r.json()["rows"]] == ["acme"]
+        r = await gw.client.get("/admin/v1/usage", headers=scoped, params={"tenant": "globex"})
+        assert r.status_code == 404
+        r = await gw.client.get("/admin/v1/requests", headers=scoped)
+        assert {row["tenant"] for row in r.json()["rows"]} == {"acme"}
+        rid = r.json()["rows"][0]["id"]
+        assert (await gw.client.get(f"/admin/v1/requests/{rid}", headers=scoped)).status_code == 200
+        r = await gw.client.get("/admin/v1/requests", headers=admin(), params={"tenant": "globex"})
+        other = r.json()["rows"][0]["id"]
+        assert (
+            await gw.client.get(f"/admin/v1/requests/{other}", headers=scoped)
+        ).status_code == 404
+        r = await gw.client.get("/admin/v1/audit", headers=scoped)
+        assert r.status_code == 200
+        assert all(row["tenant"] == "acme" for row in r.json()["rows"])
+        r = await gw.client.get("/admin/v1/usage", headers=admin(), params={"group_by": "tenant"})
+        assert [row["tenant"] for row in r.json()["rows"]] == ["acme", "globex"]
+
+
+async def test_opted_in_tenants_have_their_payloads_stored(inproc: Start) -> None:
+    doc = {**CONFIG, "observability": {"payloads": {"tenants": ["acme"], "max_bytes": 64}}}
+    async with inproc(doc, extra_admin_keys=(ADMIN,)) as gw:
+        ids = {}
+        for tenant in ("acme", "globex"):
+            key = await gw.key(tenant, "bot")
+            r = await gw.client.post(
+                "/v1/chat/completions",
+                headers={"authorization": f"Bearer {key}"},
+                json=chat("remember this sentence " * 10),
+            )
+            ids[tenant] = r.headers["x-request-id"]
+        await gw.gw.obs.flush()
+        r = await gw.client.get(f"/admin/v1/requests/{ids['acme']}", headers=admin())
+        payload = r.json()["payload"]
+        assert payload["request"].startswith('{"model":"m"')
+        assert payload["request"].endswith("[truncated]")
+        assert payload["response"].startswith("Mock reply to: remember")
+        r = await gw.client.get(f"/admin/v1/requests/{ids['globex']}", headers=admin())
+        assert "payload" not in r.json()
