@@ -116,7 +116,8 @@ def test_verify_finds_an_inserted_row_even_when_later_rows_are_renumbered(repo: 
         conn.execute(
             sa.text(
                 "INSERT INTO audit_log"
-                " (seq, ts, actor_type, actor, action, tenant, prev_hash, hash) VALUES (3, :ts, 'admin', 'adk_0', 'update_tenant', 'evil', :prev, :hash)"
+                " (seq, ts, actor_type, actor, action, tenant, prev_hash, hash)"
+                " VALUES (3, :ts, 'admin', 'adk_0', 'update_tenant', 'evil', :prev, :hash)"
             ),
             {"ts": forged.ts, "prev": prev, "hash": "f" * 64},
         )
@@ -135,7 +136,8 @@ def test_verify_finds_an_inserted_row_even_when_later_rows_are_renumbered(repo: 
         conn.execute(
             sa.text(
                 "INSERT INTO audit_log"
-                " (seq, ts, actor_type, actor, action, tenant, prev_hash, hash) VALUES (3, :ts, 'admin', 'adk_0', 'update_tenant', 'evil', :prev, :hash)"
+                " (seq, ts, actor_type, actor, action, tenant, prev_hash, hash)"
+                " VALUES (3, :ts, 'admin', 'adk_0', 'update_tenant', 'evil', :prev, :hash)"
             ),
             {"ts": good.ts, "prev": prev, "hash": entry_hash(prev, good)},
         )
