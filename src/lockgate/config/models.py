@@ -471,10 +471,17 @@ class TracingConfig(Strict):
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
 
+def _off(value: Any) -> Any:
+    return "off" if value is False else value  # YAML reads a bare `off` as false
+
+
 class ObservabilityConfig(Strict):
     usage: UsageConfig = UsageConfig()
     payloads: PayloadsConfig = PayloadsConfig()
-    request_log: Literal["debug", "info", "warning", "off"] = "info"
+    # One JSON line per request on the lockgate.requests logger, at this level.
+    request_log: Annotated[Literal["debug", "info", "warning", "off"], BeforeValidator(_off)] = (
+        "info"
+    )
     metrics: MetricsConfig = MetricsConfig()
     tracing: TracingConfig | None = None
 

@@ -313,6 +313,8 @@ class MockApp:
         usage = None
         if not directives.nousage:
             usage = MockUsage(count_tokens(call.all_text), reply.output_tokens)
+            self.stats.usage_input_tokens += usage.input_tokens
+            self.stats.usage_output_tokens += usage.output_tokens
         self._ids += 1
         return reply, usage, f"mock{self._ids:08d}"
 

@@ -25,6 +25,8 @@ class MockStats:
         "streams_cancelled",
         "streams_completed",
         "streams_started",
+        "usage_input_tokens",
+        "usage_output_tokens",
     )
 
     def __init__(self) -> None:
@@ -38,6 +40,9 @@ class MockStats:
         self.open_streams = 0
         self.hangs_open = 0  # non-streaming responses held open by [[mock:hang]]
         self.hangs_released = 0  # ... whose client went away
+        # Chat usage reported (for a stream: at its end), so tests can check totals to the token.
+        self.usage_input_tokens = 0
+        self.usage_output_tokens = 0
         self._last_path: str | None = None
         self._last_headers: list[tuple[bytes, bytes]] = []
         self._last_body = b""
@@ -69,5 +74,7 @@ class MockStats:
             "open_streams": self.open_streams,
             "hangs_open": self.hangs_open,
             "hangs_released": self.hangs_released,
+            "usage_input_tokens": self.usage_input_tokens,
+            "usage_output_tokens": self.usage_output_tokens,
             "last_request": self.last_request(),
         }
