@@ -15,7 +15,10 @@ from lockgate.errors import UpstreamTimeout
 from lockgate.pipeline.context import RequestContext
 from lockgate.usage.record import Expanded, capture, expand
 
-BASE = "version: 1\nproviders: {demo: {type: mock}}\nmodels: {m: {deployments: [{provider: demo, model: x}]}}\n"
+BASE = (
+    "version: 1\nproviders: {demo: {type: mock}}\n"
+    "models: {m: {deployments: [{provider: demo, model: x}]}}\n"
+)
 
 
 class Clock:

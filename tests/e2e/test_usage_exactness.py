@@ -18,7 +18,7 @@ import openai
 import orjson
 import pytest
 from click.testing import CliRunner
-from harness import ADMIN_KEY, Proc, admin, make_key, start_gateway, start_mock
+from harness import Proc, admin, make_key, start_gateway, start_mock
 
 from lockgate.cli import main
 
@@ -36,9 +36,18 @@ providers:
   claude: {{type: anthropic, base_url: "{mock}", api_key: "${{env:UPSTREAM_KEY}}"}}
   dead:   {{type: openai, base_url: "http://127.0.0.1:9/v1", api_key: x}}
 models:
-  cheap:    {{deployments: [{{provider: oai, model: gpt-x}}], price: {{input: 0.15, output: 0.6}}, retry: {{attempts: 1, backoff: 1ms}}}}
-  claude:   {{deployments: [{{provider: claude, model: claude-x}}], price: {{input: 0.8, output: 4.0}}}}
-  fallback: {{deployments: [{{provider: dead, model: gpt-x}}], price: {{input: 99, output: 99}}, retry: {{attempts: 0}}, fallbacks: [claude]}}
+  cheap:
+    deployments: [{{provider: oai, model: gpt-x}}]
+    price: {{input: 0.15, output: 0.6}}
+    retry: {{attempts: 1, backoff: 1ms}}
+  claude:
+    deployments: [{{provider: claude, model: claude-x}}]
+    price: {{input: 0.8, output: 4.0}}
+  fallback:
+    deployments: [{{provider: dead, model: gpt-x}}]
+    price: {{input: 99, output: 99}}
+    retry: {{attempts: 0}}
+    fallbacks: [claude]
 observability: {{usage: {{flush_interval: 50ms}}, request_log: info}}
 """
 
