@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from lockgate.store import Store, ValidationError
-from lockgate.store.usage_query import Filters, RequestQuery, UsageQuery, UsageReader
+from lockgate.store.usage_query import Filters, RequestQuery, UsageQuery, UsageReader, plan
 from lockgate.store.usage_repo import PayloadRow, UsageRow, UsageStore
 
 T0 = datetime(2026, 10, 31, 22, 30, tzinfo=UTC)  # the batch spans a month boundary
@@ -47,15 +47,15 @@ def row(n: int, **kw: object) -> UsageRow:
         fallback=False,
         cache=None,
     )
-    return replace(base, **kw)  # type: ignore[arg-type]
+    return base._replace(**kw)
 
 
 def test_batches_roll_up_exactly_and_retries_do_not_double_count(store: Store) -> None:
     writer, reader = UsageStore(store.engine), UsageReader(store.engine)
     rows = [row(n) for n in range(20)]
-    rows[3] = replace(rows[3], status=502, usage_source=None, input_tokens=0, output_tokens=0)
+    rows[3] = rows[3]._replace(status=502, usage_source=None, input_tokens=0, output_tokens=0)
     assert writer.write(rows[:12]) == 12
-    assert writer.write(rows) == 8  # a retried batch: only the new rows count
+    assert writer.write(rows, retry=True) == 8  # a retried batch: only new rows count
     q = UsageQuery(T0 - timedelta(hours=1), T0 + timedelta(days=1), ("tenant",))
     got = {r["tenant"]: r for r in reader.usage(q).rows}
     for tenant, parity in (("acme", 1), ("globex", 0)):
@@ -102,3 +102,29 @@ def test_request_log_filters_and_pages(store: Store) -> None:
         reader.requests(RequestQuery(status="teapot"))
     with pytest.raises(ValidationError):
         reader.requests(RequestQuery(cursor="!!"))
+
+
+def test_ranges_are_split_into_days_hours_and_record_edges() -> None:
+    def at(day: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+    def epoch(dt: datetime) -> int:
+        return int(dt.timestamp())
+
+    got = plan(at(1, 22, 30), at(4, 1, 15), by_hour=False)
+    assert got == [
+        ("raw", epoch(at(1, 22, 30)), epoch(at(1, 23))),
+        ("hour", epoch(at(1, 23)), epoch(at(2, 0))),
+        ("day", epoch(at(2, 0)), epoch(at(4, 0))),
+        ("hour", epoch(at(4, 0)), epoch(at(4, 1))),
+        ("raw", epoch(at(4, 1)), epoch(at(4, 1, 15))),
+    ]
+    assert plan(at(1, 22, 30), at(4, 1, 15), by_hour=True)[1] == (
+        "hour",
+        epoch(at(1, 23)),
+        epoch(at(4, 1)),
+    )
+    assert plan(at(1, 5, 10), at(1, 5, 50), by_hour=False) == [
+        ("raw", epoch(at(1, 5, 10)), epoch(at(1, 5, 50)))
+    ]
+    assert plan(at(2, 0), at(3, 0), by_hour=False) == [("day", epoch(at(2, 0)), epoch(at(3, 0)))]

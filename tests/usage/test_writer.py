@@ -36,7 +36,7 @@ class FakeStore:
         self.gate: threading.Event | None = None
         self.calls = 0
 
-    def write(self, rows: Sequence[UsageRow], payloads: Sequence[PayloadRow]) -> int:
+    def write(self, rows: Sequence[UsageRow], payloads: Sequence[PayloadRow], retry: bool) -> int:
         self.calls += 1
         if self.gate is not None:
             self.gate.wait(10)

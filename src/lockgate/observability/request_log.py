@@ -4,7 +4,8 @@ Lines are built in the usage writer's pump, never on the request path, and carry
 secrets (the key's id, never the key) and no payloads. ``observability.request_log`` sets the
 level (``off`` silences it). When the process has configured logging (``lockgate serve``) and
 nobody configured this logger, ``install`` gives it a handler that writes the bare JSON lines
-to stderr from a background thread, so a slow terminal or pipe never stalls the event loop.
+to stderr from a background thread, in chunks, so a slow terminal or pipe never stalls the
+event loop.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 import logging
 import queue
 import sys
+import threading
 from collections.abc import Sequence
-from logging.handlers import QueueHandler, QueueListener
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -63,8 +64,7 @@ class RequestLog:
         self.logger = logger or logging.getLogger("lockgate.requests")
         self.level: int | None = None
         self.configure(level)
-        self._listener: QueueListener | None = None
-        self._handler: logging.Handler | None = None
+        self._handler: JsonLines | None = None
 
     def configure(self, level: str) -> None:
         self.level = LEVELS.get(level)  # None: off
@@ -80,12 +80,7 @@ class RequestLog:
     def install(self) -> None:
         if self.logger.handlers or not logging.getLogger().handlers:
             return
-        out = logging.StreamHandler(sys.stderr)
-        out.setFormatter(logging.Formatter("%(message)s"))
-        q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._handler = QueueHandler(q)
-        self._listener = QueueListener(q, out)
-        self._listener.start()
+        self._handler = JsonLines(sys.stderr)
         self.logger.addHandler(self._handler)
         self.logger.propagate = False
 
@@ -93,7 +88,43 @@ class RequestLog:
         if self._handler is not None:
             self.logger.removeHandler(self._handler)
             self.logger.propagate = True
+            self._handler.close()
             self._handler = None
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
+
+
+class JsonLines(logging.Handler):
+    """Writes each record's message as one line, from a thread, in chunks: the event loop only
+    hands the line over."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._write, name="lockgate-request-log", daemon=True
+        )
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._lines.put(record.getMessage())
+
+    def _write(self) -> None:
+        lines = self._lines
+        while True:
+            chunk = [lines.get()]
+            while not lines.empty() and len(chunk) < 1000:
+                chunk.append(lines.get())
+            done = chunk[-1] is None
+            text = "".join(x + "\n" for x in chunk if x is not None)
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed stderr must not kill the thread
+            if done:
+                return
+
+    def close(self) -> None:
+        self._lines.put(None)
+        self._thread.join(5)
+        super().close()

@@ -89,7 +89,7 @@ class Observability:
             sinks.append(_WriterState(self))
         self.writer = UsageWriter(
             self.queue,
-            UsageStore(store.engine).write,
+            _writer(UsageStore(store.engine)),
             sinks=sinks,
             flush_interval=obs.usage.flush_interval,
             max_pending=obs.usage.queue_size,
@@ -189,6 +189,13 @@ def _admin(scope: Scope, admin_auth: Callable[[str], AdminPrincipal | None]) -> 
             scheme, _, token = value.decode("latin-1").partition(" ")
             return scheme.lower() == "bearer" and admin_auth(token.strip()) is not None
     return False
+
+
+def _writer(store: UsageStore) -> Callable[[Any, Any, bool], int]:
+    def write(rows: Any, payloads: Any, retry: bool) -> int:
+        return store.write(rows, payloads, retry=retry)
+
+    return write
 
 
 def _no_alerts(event: str, data: dict[str, Any]) -> None:

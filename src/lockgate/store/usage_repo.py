@@ -1,28 +1,25 @@
 """Writing usage: a batch of records, their hourly rollups and opted-in payloads, in one
 transaction.
 
-The insert skips rows already stored (a retried batch whose commit was in fact applied) and
-returns the rows it did insert; only those are added to the rollups, so a retry never counts
-a call twice. Rollup upserts are sorted by key, so concurrent writers (several workers or
-replicas) lock rows in the same order and cannot deadlock. On PostgreSQL the monthly partitions
-a batch needs (and the next month's) are created first, in their own short transaction.
+A batch written again after a failed attempt (whose commit may in fact have been applied)
+first drops the rows already stored, so a retry never counts a call twice in the rollups.
+Rollup upserts are sorted by key, so concurrent writers (several workers or replicas) lock rows
+in the same order and cannot deadlock. On PostgreSQL the monthly partitions a batch needs (and
+the next month's) are created first, in their own short transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Table, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-
-from .usage_tables import usage_hourly, usage_payloads, usage_records
+from sqlalchemy import Engine, text
 
 PARTITION_LOCK = 0x4C47_5553  # advisory lock id serialising partition creation ("LGUS")
 HOUR = 3600
+DAY = 86400
+ROLLUPS = (("usage_hourly", "hour"), ("usage_daily", "day"))
 ROLLUP_SUMS = (
     "requests",
     "errors",
@@ -35,9 +32,9 @@ ROLLUP_SUMS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class UsageRow:
-    """One call, as stored in ``usage_records`` (field names are the column names)."""
+class UsageRow(NamedTuple):
+    """One call, as stored in ``usage_records`` (field names and order are the columns'), so
+    a row is its own parameter tuple for the batch insert."""
 
     request_id: str
     ts: datetime  # UTC
@@ -79,11 +76,10 @@ class UsageRow:
         return self.status >= 500
 
 
-USAGE_COLUMNS = tuple(f.name for f in fields(UsageRow))
+USAGE_COLUMNS: tuple[str, ...] = UsageRow._fields
 
 
-@dataclass(frozen=True, slots=True)
-class PayloadRow:
+class PayloadRow(NamedTuple):
     request_id: str
     ts: datetime
     tenant: str
@@ -96,7 +92,8 @@ def rollup_key(row: UsageRow) -> tuple[int, str, str, str, str]:
     return (hour, row.tenant or "", row.app_id or "", row.key_id or "", row.billed_model or "")
 
 
-def rollups(rows: Iterable[UsageRow]) -> list[dict[str, Any]]:
+def rollups(rows: Iterable[UsageRow]) -> list[tuple[int | str, ...]]:
+    """``usage_hourly`` rows (key columns, then ``ROLLUP_SUMS``) for a batch, sorted by key."""
     sums: dict[tuple[int, str, str, str, str], list[int]] = {}
     for row in rows:
         key = rollup_key(row)
@@ -111,19 +108,21 @@ def rollups(rows: Iterable[UsageRow]) -> list[dict[str, Any]]:
         acc[5] += row.cached_tokens
         acc[6] += row.reasoning_tokens
         acc[7] += row.cost_picousd
-    out = []
-    for key in sorted(sums):
-        hour, tenant, app_id, key_id, model = key
-        item: dict[str, Any] = dict(
-            hour=hour, tenant=tenant, app_id=app_id, key_id=key_id, model=model
-        )
-        item.update(zip(ROLLUP_SUMS, sums[key], strict=True))
-        out.append(item)
-    return out
+    return [(*key, *sums[key]) for key in sorted(sums)]
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+def daily(hourly: Iterable[tuple[int | str, ...]]) -> list[tuple[int | str, ...]]:
+    """The ``usage_daily`` rows of a batch, from its hourly ones."""
+    sums: dict[tuple[int | str, ...], list[int]] = {}
+    for row in hourly:
+        hour = int(row[0])
+        key = (hour - hour % DAY, *row[1:5])
+        acc = sums.get(key)
+        if acc is None:
+            acc = sums[key] = [0] * len(ROLLUP_SUMS)
+        for i, value in enumerate(row[5:]):
+            acc[i] += int(value)
+    return [(*key, *sums[key]) for key in sorted(sums)]
 
 
 def _month(ts: datetime) -> tuple[int, int]:
@@ -134,49 +133,68 @@ def _next_month(year: int, month: int) -> tuple[int, int]:
     return (year + 1, 1) if month == 12 else (year, month + 1)
 
 
+def _sqlite_ts(ts: datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME text, so ORM reads and range filters see the same value."""
+    return ts.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 class UsageStore:
-    """The write side of the usage store (synchronous; the batch writer runs it in a thread)."""
+    """The write side of the usage store (synchronous; the batch writer runs it in a thread).
+
+    Rows go through the DB-API's ``executemany`` with one prepared statement: building and
+    compiling an SQLAlchemy statement per batch costs more than the insert itself.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
+        mark = "%s" if self.postgres else "?"
         self._months: set[tuple[int, int]] = set()
+        self._insert_rows = _insert_sql("usage_records", USAGE_COLUMNS, mark, "DO NOTHING")
+        self._insert_payloads = _insert_sql(
+            "usage_payloads", PayloadRow._fields, mark, "DO NOTHING"
+        )
+        self._upserts = [_upsert_sql(table, period, mark) for table, period in ROLLUPS]
+        ids = "request_id = ANY(%s)" if self.postgres else "request_id IN ({})"
+        self._existing = f"SELECT request_id FROM usage_records WHERE {ids}"
 
-    def write(self, rows: Sequence[UsageRow], payloads: Sequence[PayloadRow] = ()) -> int:
-        """Store a batch; returns how many records were new."""
+    def write(
+        self, rows: Sequence[UsageRow], payloads: Sequence[PayloadRow] = (), *, retry: bool = False
+    ) -> int:
+        """Store a batch; returns how many records were new. ``retry``: some of these rows may
+        already be stored (an earlier attempt committed but reported a failure)."""
         if not rows and not payloads:
             return 0
         if self.postgres:
             self.ensure_partitions({_month(r.ts) for r in rows} | {_month(p.ts) for p in payloads})
         with self.engine.begin() as conn:
-            inserted = self._insert_rows(conn, rows)
-            if inserted:
-                stmt = _insert(conn, usage_hourly)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["hour", "tenant", "app_id", "key_id", "model"],
-                    set_={c: usage_hourly.c[c] + stmt.excluded[c] for c in ROLLUP_SUMS},
-                )
-                conn.execute(stmt, rollups(inserted))
-            if payloads:
-                conn.execute(
-                    _insert(conn, usage_payloads).on_conflict_do_nothing(),
-                    [_values(p) for p in payloads],
-                )
-        return len(inserted)
+            cur = conn.connection.cursor()
+            try:
+                if retry and rows:
+                    stored = self._stored(cur, [r.request_id for r in rows])
+                    rows = [r for r in rows if r.request_id not in stored]
+                if rows:
+                    cur.executemany(self._insert_rows, self._params(rows))
+                    hourly = rollups(rows)
+                    cur.executemany(self._upserts[0], hourly)
+                    cur.executemany(self._upserts[1], daily(hourly))
+                if payloads:
+                    cur.executemany(self._insert_payloads, self._params(payloads))
+            finally:
+                cur.close()
+        return len(rows)
 
-    def _insert_rows(self, conn: Connection, rows: Sequence[UsageRow]) -> list[UsageRow]:
-        if not rows:
-            return []
-        stmt = (
-            _insert(conn, usage_records)
-            .on_conflict_do_nothing()
-            .returning(usage_records.c.request_id)
-        )
-        result = conn.execute(stmt, [_values(r) for r in rows])
-        new = {rid for (rid,) in result.all()}
-        if len(new) == len(rows):
+    def _params(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if self.postgres:
             return list(rows)
-        return [r for r in rows if r.request_id in new]
+        return [(r[0], _sqlite_ts(r[1]), *r[2:]) for r in rows]
+
+    def _stored(self, cur: Any, ids: list[str]) -> set[str]:
+        if self.postgres:
+            cur.execute(self._existing, (ids,))
+        else:
+            cur.execute(self._existing.format(", ".join("?" * len(ids))), ids)
+        return {rid for (rid,) in cur.fetchall()}
 
     def ensure_partitions(self, months: set[tuple[int, int]]) -> None:
         """Create the monthly partitions of ``usage_records`` these months need, and the next
@@ -194,6 +212,20 @@ class UsageStore:
         self._months.update(missing)
 
 
+def _upsert_sql(table: str, period: str, mark: str) -> str:
+    keys = (period, "tenant", "app_id", "key_id", "model")
+    sums = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ROLLUP_SUMS)
+    return _insert_sql(
+        table, (*keys, *ROLLUP_SUMS), mark, f"({', '.join(keys)}) DO UPDATE SET {sums}"
+    )
+
+
+def _insert_sql(table: str, columns: Sequence[str], mark: str, conflict: str) -> str:
+    names = ", ".join(columns)
+    marks = ", ".join([mark] * len(columns))
+    return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT {conflict}"
+
+
 def partition_ddl(year: int, month: int) -> str:
     end_year, end_month = _next_month(year, month)
     return (
@@ -202,7 +234,3 @@ def partition_ddl(year: int, month: int) -> str:
         f"FROM ('{year:04d}-{month:02d}-01 00:00:00+00') "
         f"TO ('{end_year:04d}-{end_month:02d}-01 00:00:00+00')"
     )
-
-
-def _values(row: UsageRow | PayloadRow) -> dict[str, Any]:
-    return {f.name: getattr(row, f.name) for f in fields(row)}

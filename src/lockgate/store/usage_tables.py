@@ -6,8 +6,9 @@ partitions are created by the writer as months arrive; on SQLite it is one table
 
 Money is an integer of pico-USD (1e-12 USD): sums are exact, a price per 1M tokens with up to
 six decimals is an exact number of pico-USD per token, and no float rounding drifts a total.
-``usage_hourly.hour`` is epoch seconds (UTC, hour-aligned), so day and hour buckets are the same
-integer arithmetic on both databases.
+``usage_hourly.hour`` and ``usage_daily.day`` are epoch seconds (UTC, aligned), so day and hour
+buckets are the same integer arithmetic on both databases. The daily rollup answers long
+ranges not grouped by hour: a month is ~30 rows per key and model.
 """
 
 from __future__ import annotations
@@ -88,6 +89,30 @@ usage_hourly = Table(
     Column("cost_picousd", BigInteger, nullable=False),
     PrimaryKeyConstraint("hour", "tenant", "app_id", "key_id", "model", name="pk_usage_hourly"),
     Index("ix_usage_hourly_tenant_hour", "tenant", "hour"),
+)
+
+usage_daily = Table(
+    "usage_daily",
+    Base.metadata,
+    Column("day", BigInteger, nullable=False),  # epoch seconds of 00:00 UTC
+    Column("tenant", String(64), nullable=False),
+    Column("app_id", String(32), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("model", String(128), nullable=False),
+    *(
+        Column(name, BigInteger, nullable=False)
+        for name in (
+            "requests",
+            "errors",
+            "counted",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "reasoning_tokens",
+            "cost_picousd",
+        )
+    ),
+    PrimaryKeyConstraint("day", "tenant", "app_id", "key_id", "model", name="pk_usage_daily"),
 )
 
 usage_payloads = Table(

@@ -66,9 +66,7 @@ class Expanded(NamedTuple):
 
 
 def _ms(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None:
-        return None
-    return round((b - a) * 1000.0, 3)
+    return None if a is None or b is None else (b - a) * 1000.0
 
 
 def expand(rec: Captured) -> Expanded:
@@ -99,7 +97,7 @@ def expand(rec: Captured) -> Expanded:
         trace,
     ) = rec
     finished = finished_at if finished_at is not None else started
-    latency = _ms(started, finished) or 0.0
+    latency = (finished - started) * 1000.0
     upstream = None
     if upstream_started is not None:
         upstream = _ms(upstream_started, upstream_ended or finished)
@@ -131,7 +129,7 @@ def expand(rec: Captured) -> Expanded:
         latency_ms=latency,
         ttft_ms=_ms(started, first_token_at),
         upstream_ms=upstream,
-        overhead_ms=round(max(0.0, latency - (upstream or 0.0)), 3),
+        overhead_ms=max(0.0, latency - (upstream or 0.0)),
         attempts=attempts,
         fallback=served_model is not None and served_model != model,
         cache=cache,

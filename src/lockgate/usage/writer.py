@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lockgate.usage")
 
-WriteBatch = Callable[[Sequence[UsageRow], Sequence[PayloadRow]], int]
+WriteBatch = Callable[[Sequence[UsageRow], Sequence[PayloadRow], bool], int]  # retry flag
 MAX_BACKOFF = 30.0
 
 
@@ -205,6 +205,7 @@ class UsageWriter:
                     self._write,
                     [e.row for e in batch],
                     [e.payload for e in batch if e.payload is not None],
+                    self._outage,  # after a failure, rows may already be stored
                 )
             except Exception as exc:
                 self.failures += 1

@@ -1,4 +1,4 @@
-"""Accounting: usage_records (monthly partitions on PostgreSQL), usage_hourly rollups,
+"""Accounting: usage_records (monthly partitions on PostgreSQL), hourly and daily rollups,
 usage_payloads, and the hash-chained, append-only audit_log with its audit_head.
 
 Revision ID: 0003
@@ -17,6 +17,16 @@ depends_on = None
 
 TS = sa.DateTime(timezone=True)
 GENESIS = "0" * 64
+ROLLUP_SUMS = (
+    "requests",
+    "errors",
+    "counted",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_picousd",
+)
 
 _PG_USAGE_RECORDS = """
 CREATE TABLE usage_records (
@@ -123,30 +133,19 @@ def upgrade() -> None:
         _usage_records_sqlite()
     op.create_index("ix_usage_records_ts", "usage_records", ["ts"])
     op.create_index("ix_usage_records_tenant_ts", "usage_records", ["tenant", "ts"])
-    op.create_table(
-        "usage_hourly",
-        sa.Column("hour", sa.BigInteger, nullable=False),
-        sa.Column("tenant", sa.String(64), nullable=False),
-        sa.Column("app_id", sa.String(32), nullable=False),
-        sa.Column("key_id", sa.String(32), nullable=False),
-        sa.Column("model", sa.String(128), nullable=False),
-        *(
-            sa.Column(name, sa.BigInteger, nullable=False)
-            for name in (
-                "requests",
-                "errors",
-                "counted",
-                "input_tokens",
-                "output_tokens",
-                "cached_tokens",
-                "reasoning_tokens",
-                "cost_picousd",
-            )
-        ),
-        sa.PrimaryKeyConstraint(
-            "hour", "tenant", "app_id", "key_id", "model", name="pk_usage_hourly"
-        ),
-    )
+    for table, period in (("usage_hourly", "hour"), ("usage_daily", "day")):
+        op.create_table(
+            table,
+            sa.Column(period, sa.BigInteger, nullable=False),
+            sa.Column("tenant", sa.String(64), nullable=False),
+            sa.Column("app_id", sa.String(32), nullable=False),
+            sa.Column("key_id", sa.String(32), nullable=False),
+            sa.Column("model", sa.String(128), nullable=False),
+            *(sa.Column(name, sa.BigInteger, nullable=False) for name in ROLLUP_SUMS),
+            sa.PrimaryKeyConstraint(
+                period, "tenant", "app_id", "key_id", "model", name=f"pk_{table}"
+            ),
+        )
     op.create_index("ix_usage_hourly_tenant_hour", "usage_hourly", ["tenant", "hour"])
     op.create_table(
         "usage_payloads",
@@ -194,7 +193,14 @@ def _audit(postgres: bool) -> None:
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    for table in ("audit_head", "audit_log", "usage_payloads", "usage_hourly", "usage_records"):
+    for table in (
+        "audit_head",
+        "audit_log",
+        "usage_payloads",
+        "usage_daily",
+        "usage_hourly",
+        "usage_records",
+    ):
         op.drop_table(table)
     if postgres:
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
