@@ -14,8 +14,7 @@ def test_defaults_and_full_section() -> None:
     obs = cfg.observability
     assert (obs.request_log, obs.metrics.enabled, obs.tracing) == ("info", True, None)
     cfg = load_config_text(
-        BASE
-        + "observability:\n"
+        BASE + "observability:\n"
         "  usage: {queue_size: 5000, batch_size: 100, flush_interval: 250ms}\n"
         "  payloads: {tenants: [acme], max_bytes: 4k}\n"
         "  request_log: off\n"
