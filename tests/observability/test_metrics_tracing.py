@@ -204,3 +204,21 @@ async def test_spans_are_exported_over_otlp_http(inproc: Start) -> None:
     assert service == "gw-test"
     names = [s.name for ss in resource.scope_spans for s in ss.spans]
     assert names == ["chat m", "chat x"]
+
+
+async def test_limit_rejections_are_counted_by_policy_and_code(inproc: Start) -> None:
+    doc = config()
+    doc["plans"] = {"tiny": {"models": ["*"], "limits": [{"requests": 1, "per": "minute"}]}}
+    async with inproc(doc) as gw:
+        key = await gw.key("acme", "bot", plan="tiny")
+        auth = {"authorization": f"Bearer {key}"}
+        statuses = [
+            (await gw.client.post("/v1/chat/completions", headers=auth, json=chat("m"))).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 429, 429]
+        await gw.gw.obs.flush()
+        text = (await gw.client.get("/metrics")).text
+        rejected = sample(text, "lockgate_limit_rejections_total", policy="limits")
+        assert rejected == 2
+        assert "rate_limit_exceeded" in text
