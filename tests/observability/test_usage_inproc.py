@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from lockgate.store.usage_tables import PICO
 
@@ -175,3 +176,31 @@ async def test_opted_in_tenants_have_their_payloads_stored(inproc: Start) -> Non
         assert payload["response"].startswith("Mock reply to: remember")
         r = await gw.client.get(f"/admin/v1/requests/{ids['globex']}", headers=admin())
         assert "payload" not in r.json()
+
+
+async def test_a_stopped_store_fails_no_request_and_loses_no_record(inproc: Start) -> None:
+    async with inproc(CONFIG, extra_admin_keys=(ADMIN,)) as gw:
+        key = await gw.key("acme", "bot")
+        writer = gw.gw.obs.writer
+        real = writer._write
+        down = True
+
+        def write(rows: Any, payloads: Any, retry: bool) -> int:
+            if down:
+                raise ConnectionError("the store is stopped")
+            return int(real(rows, payloads, retry))
+
+        writer._write = write
+        auth = {"authorization": f"Bearer {key}"}
+        for i in range(20):
+            r = await gw.client.post("/v1/chat/completions", headers=auth, json=chat(f"q{i}"))
+            assert r.status_code == 200
+        writer.pump()
+        with pytest.raises(ConnectionError):
+            await writer.flush()
+        assert writer.backlog == 20 and writer.failures >= 1
+        down = False
+        await gw.gw.obs.flush()
+        r = await gw.client.get("/admin/v1/usage", headers=admin(), params={"group_by": "tenant"})
+        assert r.json()["rows"][0]["requests"] == 20
+        assert writer.total_dropped == 0 and writer.written == writer.kept == 20

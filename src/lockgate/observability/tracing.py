@@ -290,6 +290,9 @@ class PropagatingClient(UpstreamClient):
     async def aclose(self) -> None:
         return None  # the gateway closes the inner client
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
 
 class TracingRouter(Router):
     """Wraps each attempt of the inner router's requests in an attempt span."""
@@ -302,3 +305,6 @@ class TracingRouter(Router):
 
     async def run(self, ctx: RequestContext, first: ModelRoute, attempt: Attempt[T]) -> T:
         return await self._inner.run(ctx, first, self._tracer.traced(ctx, attempt))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)  # everything else is the inner router's
