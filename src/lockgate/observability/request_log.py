@@ -19,44 +19,28 @@ from typing import Any, TextIO
 
 import orjson
 
+from lockgate.store.usage_repo import UsageRow
 from lockgate.store.usage_tables import PICO
 from lockgate.usage.record import Expanded
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 
 
+# Columns of the stored row that the line leaves out (the app's display name, raw pico-USD).
+_SKIP = frozenset({"app_name", "cost_picousd"})
+_FIELDS = tuple((i, name) for i, name in enumerate(UsageRow._fields) if name not in _SKIP)
+
+
 def line(e: Expanded) -> str:
+    """The JSON line of one call: the stored row's columns that are set, cost in USD."""
     r = e.row
-    doc: dict[str, Any] = {
-        "event": "request",
-        "time": r.ts.isoformat().replace("+00:00", "Z"),
-        "request_id": r.request_id,
-        "tenant": r.tenant,
-        "app": r.app_id,
-        "key": r.key_id,
-        "user": r.end_user,
-        "ingress": r.ingress,
-        "route": r.route,
-        "model": r.model,
-        "served_model": r.served_model,
-        "deployment": r.deployment,
-        "status": r.status,
-        "error_type": r.error_type,
-        "decided_by": r.decided_by,
-        "input_tokens": r.input_tokens,
-        "output_tokens": r.output_tokens,
-        "cached_tokens": r.cached_tokens,
-        "usage_source": r.usage_source,
-        "cost": r.cost_picousd / PICO,
-        "latency_ms": r.latency_ms,
-        "ttft_ms": r.ttft_ms,
-        "upstream_ms": r.upstream_ms,
-        "overhead_ms": r.overhead_ms,
-        "attempts": r.attempts,
-        "fallback": r.fallback,
-        "cache": r.cache,
-    }
-    return orjson.dumps({k: v for k, v in doc.items() if v is not None}).decode()
+    doc: dict[str, Any] = {"event": "request"}
+    for i, name in _FIELDS:
+        value = r[i]
+        if value is not None:
+            doc[name] = value
+    doc["cost"] = r.cost_picousd / PICO
+    return orjson.dumps(doc, option=orjson.OPT_UTC_Z).decode()
 
 
 class RequestLog:

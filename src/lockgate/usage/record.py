@@ -65,10 +65,6 @@ class Expanded(NamedTuple):
     finished_at: float
 
 
-def _ms(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else (b - a) * 1000.0
-
-
 def expand(rec: Captured) -> Expanded:
     (
         request_id,
@@ -100,54 +96,65 @@ def expand(rec: Captured) -> Expanded:
     latency = (finished - started) * 1000.0
     upstream = None
     if upstream_started is not None:
-        upstream = _ms(upstream_started, upstream_ended or finished)
+        upstream = ((upstream_ended or finished) - upstream_started) * 1000.0
     ts = datetime.fromtimestamp(received_at, UTC)
-    tenant = principal.tenant_name if principal is not None else None
-    row = UsageRow(
-        request_id=request_id,
-        ts=ts,
-        tenant=tenant,
-        app_id=principal.app_id if principal is not None else None,
-        app_name=principal.app_name if principal is not None else None,
-        key_id=principal.key_id if principal is not None else None,
-        end_user=principal.user if principal is not None else None,
-        ingress=ingress,
-        route=route,
-        model=model,
-        served_model=served_model,
-        deployment=target.key if target is not None else None,
-        provider=target.provider.kind if target is not None else None,
-        status=status,
-        error_type=_error_type(error),
-        decided_by=decided_by,
-        input_tokens=usage.input_tokens if usage is not None else 0,
-        output_tokens=usage.output_tokens if usage is not None else 0,
-        cached_tokens=usage.cached_input_tokens if usage is not None else 0,
-        reasoning_tokens=int(getattr(usage, "reasoning_tokens", 0) or 0),
-        usage_source=None if usage is None else "counted" if usage_estimated else "provider",
-        cost_picousd=round(cost * PICO) if cost else 0,
-        latency_ms=latency,
-        ttft_ms=_ms(started, first_token_at),
-        upstream_ms=upstream,
-        overhead_ms=max(0.0, latency - (upstream or 0.0)),
-        attempts=attempts,
-        fallback=served_model is not None and served_model != model,
-        cache=cache,
+    if principal is not None:
+        tenant, app_id, app_name = principal.tenant_name, principal.app_id, principal.app_name
+        key_id, user = principal.key_id, principal.user
+    else:
+        tenant = app_id = app_name = key_id = user = None
+    if usage is not None:
+        inp, out, cached = usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+        reasoning = int(getattr(usage, "reasoning_tokens", 0) or 0)
+        source = "counted" if usage_estimated else "provider"
+    else:
+        inp = out = cached = reasoning = 0
+        source = None
+    row = UsageRow(  # positional: the column order
+        request_id,
+        ts,
+        tenant,
+        app_id,
+        app_name,
+        key_id,
+        user,
+        ingress,
+        route,
+        model,
+        served_model,
+        target.key if target is not None else None,
+        target.provider.kind if target is not None else None,
+        status,
+        _error_type(error),
+        decided_by,
+        inp,
+        out,
+        cached,
+        reasoning,
+        source,
+        round(cost * PICO) if cost else 0,
+        latency,
+        None if first_token_at is None else (first_token_at - started) * 1000.0,
+        upstream,
+        max(0.0, latency - (upstream or 0.0)),
+        attempts,
+        served_model is not None and served_model != model,
+        cache,
     )
     stored = None
     if payload is not None and tenant is not None:
         stored = PayloadRow(request_id, ts, tenant, payload[0], payload[1])
     return Expanded(
-        row=row,
-        payload=stored,
-        upstream_failed=isinstance(error, UpstreamError),
-        client_ip=client_ip,
-        error_message=error.message if error is not None else None,
-        trace=trace,
-        started=started,
-        first_token_at=first_token_at,
-        upstream_ended=upstream_ended,
-        finished_at=finished,
+        row,
+        stored,
+        isinstance(error, UpstreamError),
+        client_ip,
+        error.message if error is not None else None,
+        trace,
+        started,
+        first_token_at,
+        upstream_ended,
+        finished,
     )
 
 
