@@ -76,7 +76,8 @@ def load(conn: psycopg.Connection, rows: int, tenants: int, apps: int) -> float:
 
 
 def roll_up(conn: psycopg.Connection) -> float:
-    """The rollups the writer keeps, rebuilt in one statement for the loaded records."""
+    """The rollups the writer keeps, rebuilt for the loaded records in time order, as the
+    writer adds them while the month goes by."""
     began = time.perf_counter()
     conn.execute(
         """
@@ -88,7 +89,7 @@ def roll_up(conn: psycopg.Connection) -> float:
                count(*) FILTER (WHERE usage_source = 'counted'),
                sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
                sum(cost_picousd)
-        FROM usage_records GROUP BY 1, 2, 3, 4, 5
+        FROM usage_records GROUP BY 1, 2, 3, 4, 5 ORDER BY 1
         """
     )
     conn.execute(
@@ -97,7 +98,7 @@ def roll_up(conn: psycopg.Connection) -> float:
         SELECT hour - hour % 86400, tenant, app_id, key_id, model, sum(requests), sum(errors),
                sum(counted), sum(input_tokens), sum(output_tokens), sum(cached_tokens),
                sum(reasoning_tokens), sum(cost_picousd)
-        FROM usage_hourly GROUP BY 1, 2, 3, 4, 5
+        FROM usage_hourly GROUP BY 1, 2, 3, 4, 5 ORDER BY 1
         """
     )
     conn.execute("ANALYZE usage_daily")

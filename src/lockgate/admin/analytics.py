@@ -13,6 +13,7 @@ import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -87,19 +88,30 @@ def parse_group_by(value: str) -> tuple[GroupBy, ...]:
     return tuple(out)
 
 
+def _plain(value: Any) -> Any:
+    """Floats in positional notation (0.00003, not 3e-05): spreadsheets and eyes prefer it."""
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return value
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: _plain(v) for k, v in row.items()} for row in rows)
+    return out.getvalue()
+
+
 def respond(
     request: Request, fmt: str | None, rows: list[dict[str, Any]], cursor: str | None
 ) -> Any:
     wants_csv = fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
     if not wants_csv:
         return Rows(rows=rows, next_cursor=cursor)
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
     headers = {"x-next-cursor": cursor} if cursor else {}
-    return Response(out.getvalue(), media_type=CSV, headers=headers)
+    return Response(to_csv(rows), media_type=CSV, headers=headers)
 
 
 def add_analytics_routes(router: APIRouter) -> None:

@@ -7,8 +7,6 @@ gateway's queue appear within its flush interval (a second by default).
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -94,12 +92,9 @@ def _emit(rows: Sequence[dict[str, Any]], as_json: bool, as_csv: bool, cursor: s
         doc = {"rows": list(rows), "next_cursor": cursor}
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     elif as_csv:
-        if rows:
-            out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-            click.echo(out.getvalue(), nl=False)
+        from lockgate.admin.analytics import to_csv
+
+        click.echo(to_csv(list(rows)), nl=False)
     else:
         click.echo(table(rows) if rows else "(no rows)")
         if cursor:
