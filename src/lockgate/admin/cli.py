@@ -22,6 +22,7 @@ import orjson
 
 from lockgate.admin.remote import RemoteStore
 from lockgate.admin.schemas import future_expiry
+from lockgate.observability.cli_audit import audited_store
 from lockgate.store import (
     ADMIN_ROLES,
     DEFAULT_URL,
@@ -118,7 +119,7 @@ def _store(
         raise click.ClickException(exc.message) from exc
     try:
         store.migrate()
-        yield store, plans
+        yield audited_store(store), plans
     except StoreError as exc:
         raise click.ClickException(exc.message) from exc
     finally:
