@@ -114,12 +114,19 @@ async def main(argv: list[str]) -> int:
     off_path = (time.thread_time() - began) / len(sample)
     del lines
 
-    print(f"calls per run: {opts.n}, runs: {opts.repeat} (median CPU time), python {sys.version.split()[0]}")
+    print(
+        f"calls per run: {opts.n}, runs: {opts.repeat} (median CPU time), "
+        f"python {sys.version.split()[0]}"
+    )
     print(f"recorder alone (hot path):            {recorder * 1e6:6.2f} us per request")
     print(f"Finalizer.finish without recorders:   {without * 1e6:6.2f} us per request")
     print(f"Finalizer.finish with usage recorder: {with_rec * 1e6:6.2f} us per request")
-    print(f"  added by recording:                 {(with_rec - without) * 1e6:6.2f} us per request")
-    print(f"off the hot path (expand, metrics, log line, rollups): {off_path * 1e6:6.2f} us per record")
+    added = (with_rec - without) * 1e6
+    print(f"  added by recording:                 {added:6.2f} us per request")
+    print(
+        "off the hot path (expand, metrics, log line, rollups): "
+        f"{off_path * 1e6:6.2f} us per record"
+    )
     return 0
 
 

@@ -42,7 +42,9 @@ def keys(tenants: int, apps: int) -> list[tuple[str, str, str, tuple[str, str]]]
         for a in range(apps):
             for k in range(2):
                 models = tuple(rng.sample(MODELS, 2))
-                out.append((f"tenant-{t:03d}", f"app_{t:03d}_{a:03d}", f"key_{t:03d}_{a:03d}_{k}", models))
+                out.append(
+                    (f"tenant-{t:03d}", f"app_{t:03d}_{a:03d}", f"key_{t:03d}_{a:03d}_{k}", models)
+                )
     return out  # type: ignore[return-value]
 
 
@@ -82,7 +84,8 @@ def roll_up(conn: psycopg.Connection) -> float:
     conn.execute(
         """
         INSERT INTO usage_hourly
-        SELECT (floor(extract(epoch FROM ts)) - floor(extract(epoch FROM ts))::bigint % 3600)::bigint,
+        SELECT floor(extract(epoch FROM ts))::bigint
+                 - floor(extract(epoch FROM ts))::bigint % 3600,
                coalesce(tenant, ''), coalesce(app_id, ''), coalesce(key_id, ''),
                coalesce(served_model, model, ''),
                count(*), count(*) FILTER (WHERE status >= 500),
@@ -141,7 +144,11 @@ def main(argv: list[str]) -> int:
         with psycopg.connect(url) as conn:
             loaded = load(conn, opts.rows, opts.tenants, opts.apps)
             rolled = roll_up(conn)
-            size = conn.execute("SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c WHERE c.relnamespace = %s::regnamespace", (schema,)).fetchone()
+            size = conn.execute(
+                "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c"
+                " WHERE c.relnamespace = %s::regnamespace",
+                (schema,),
+            ).fetchone()
             hourly = conn.execute("SELECT count(*) FROM usage_hourly").fetchone()
             days = conn.execute("SELECT count(*) FROM usage_daily").fetchone()
             raw_sql = (
@@ -149,7 +156,9 @@ def main(argv: list[str]) -> int:
                 " sum(output_tokens), sum(cost_picousd) FROM usage_records"
                 " WHERE ts >= %s AND ts < %s GROUP BY 1, 2"
             )
-            scan = timed(lambda: conn.execute(raw_sql, (MONTH, MONTH + timedelta(days=30))).fetchall(), 2)
+            scan = timed(
+                lambda: conn.execute(raw_sql, (MONTH, MONTH + timedelta(days=30))).fetchall(), 2
+            )
         reader = UsageReader(store.engine)
         month = UsageQuery(MONTH, MONTH + timedelta(days=30), ("tenant", "model"), limit=10_000)
         edges = UsageQuery(MONTH + timedelta(minutes=17), MONTH + timedelta(days=30, minutes=-17),
@@ -161,17 +170,27 @@ def main(argv: list[str]) -> int:
         api = timed(lambda: reader.usage(month), opts.runs)
         partial = timed(lambda: reader.usage(edges), opts.runs)
         by_hour = timed(lambda: reader.usage(hours), 2)
-        print(f"schema {schema}: {opts.rows:,} records loaded by COPY in {loaded:.1f} s, "
-              f"rolled up in {rolled:.1f} s ({hourly[0]:,} hourly, {days[0]:,} daily rows); "  # type: ignore[index]
-              f"{size[0]} on disk")  # type: ignore[index]
-        print(f"month grouped by tenant and model ({len(rows)} groups), from rollups: "
-              f"median {statistics.median(api) * 1000:.0f} ms, runs {[round(x * 1000) for x in api]}")
-        print(f"same month, from/to 17 min off the hour (rollups + records at the edges): "
-              f"median {statistics.median(partial) * 1000:.0f} ms")
-        print(f"same month grouped by tenant, model and hour (hourly rollups): "
-              f"{[round(x * 1000) for x in by_hour]} ms")
-        print(f"same month scanned from the records (no rollups): "
-              f"{[round(x * 1000) for x in scan]} ms")
+        print(
+            f"schema {schema}: {opts.rows:,} records loaded by COPY in {loaded:.1f} s, "
+            f"rolled up in {rolled:.1f} s ({hourly[0]:,} hourly, {days[0]:,} daily rows); "  # type: ignore[index]
+            f"{size[0]} on disk"
+        )  # type: ignore[index]
+        print(
+            f"month grouped by tenant and model ({len(rows)} groups), from rollups: "
+            f"median {statistics.median(api) * 1000:.0f} ms, runs {[round(x * 1000) for x in api]}"
+        )
+        print(
+            f"same month, from/to 17 min off the hour (rollups + records at the edges): "
+            f"median {statistics.median(partial) * 1000:.0f} ms"
+        )
+        print(
+            f"same month grouped by tenant, model and hour (hourly rollups): "
+            f"{[round(x * 1000) for x in by_hour]} ms"
+        )
+        print(
+            f"same month scanned from the records (no rollups): "
+            f"{[round(x * 1000) for x in scan]} ms"
+        )
     finally:
         store.close()
         admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
