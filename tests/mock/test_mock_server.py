@@ -143,6 +143,7 @@ async def test_stats_and_reset(client: httpx.AsyncClient) -> None:
     await client.get("/v1/models", headers=OPENAI_AUTH)
     stats = (await client.get("/_mock/stats")).json()
     assert stats["requests"] == 2
+    assert stats["usage_input_tokens"] > 0 and stats["usage_output_tokens"] > 0
     assert stats["streams_started"] == stats["streams_completed"] == 1
     assert stats["streams_cancelled"] == stats["open_streams"] == 0
     assert stats["last_request"]["path"] == "/v1/models"
