@@ -162,6 +162,8 @@ async def test_stats_and_reset(client: httpx.AsyncClient) -> None:
         "hangs_open": 0,
         "hangs_released": 0,
         "last_request": None,
+        "usage_input_tokens": 0,
+        "usage_output_tokens": 0,
     }
 
 
