@@ -32,7 +32,7 @@ COLUMNS = ("request_id", "ts", "tenant", "app_id", "app_name", "key_id", "ingres
            "model", "served_model", "deployment", "provider", "status", "error_type",
            "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "usage_source",
            "cost_picousd", "latency_ms", "ttft_ms", "upstream_ms", "overhead_ms", "attempts",
-           "fallback")  # fmt: skip
+           "fallback", "cache_saved_tokens")  # fmt: skip
 
 
 def keys(tenants: int, apps: int) -> list[tuple[str, str, str, tuple[str, str]]]:
@@ -71,7 +71,7 @@ def load(conn: psycopg.Connection, rows: int, tenants: int, apps: int) -> float:
             copy.write_row((
                 f"req_{n:012x}", ts, tenant, app, "app", key, "openai", "chat", model, model,
                 f"p/{model}", "openai", status, error, inp, out, 0, 0, source, cost,
-                latency, latency * 0.2, latency - 0.4, 0.4, 1, False,
+                latency, latency * 0.2, latency - 0.4, 0.4, 1, False, 0,
             ))  # fmt: skip
     conn.commit()
     return time.perf_counter() - began

@@ -100,7 +100,9 @@ class Gateway:
         self.store = Store(
             config.storage, key_secret=secret.get_secret_value() if secret is not None else None
         )
-        self.obs = Observability(config, self.store, alerts=self.alerts, state=self.state)
+        self.obs = Observability(
+            config, self.store, alerts=self.alerts, state=self.state, gates=self.services.gates
+        )
         self.runtime = Runtime(config, self.obs.client(self.upstream), self.services)
         self.router = self.obs.router(Router())
         self.finalizer = Finalizer()

@@ -222,3 +222,17 @@ async def test_limit_rejections_are_counted_by_policy_and_code(inproc: Start) ->
         rejected = sample(text, "lockgate_limit_rejections_total", policy="limits")
         assert rejected == 2
         assert "rate_limit_exceeded" in text
+
+
+async def test_concurrency_gates_are_gauged(inproc: Start) -> None:
+    doc = config()
+    doc["models"]["m"]["max_in_flight"] = 2
+    async with inproc(doc) as gw:
+        key = await gw.key("acme", "bot")
+        auth = {"authorization": f"Bearer {key}"}
+        assert (
+            await gw.client.post("/v1/chat/completions", headers=auth, json=chat("m"))
+        ).is_success
+        text = (await gw.client.get("/metrics")).text
+        assert sample(text, "lockgate_model_in_flight", model="m") == 0
+        assert sample(text, "lockgate_model_queue_depth", model="m") == 0

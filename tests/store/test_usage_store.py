@@ -46,6 +46,7 @@ def row(n: int, **kw: object) -> UsageRow:
         attempts=1,
         fallback=False,
         cache=None,
+        cache_saved_tokens=0,
     )
     return base._replace(**kw)
 

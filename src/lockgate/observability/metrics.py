@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -81,8 +81,8 @@ class Metrics:
         def histogram(name: str, doc: str, labels: tuple[str, ...], buckets: Any) -> Any:
             return Histogram(name, doc, labels, registry=reg, buckets=buckets)
 
-        def gauge(name: str, doc: str) -> Any:
-            return Gauge(name, doc, registry=reg, multiprocess_mode="livesum")
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Any:
+            return Gauge(name, doc, labels, registry=reg, multiprocess_mode="livesum")
 
         self.requests = _Children(
             counter("lockgate_requests", "Data-plane calls.", ("route", "model", "status"))
@@ -143,6 +143,18 @@ class Metrics:
         )
         self.queue_depth = gauge("lockgate_usage_queue_depth", "Records waiting for the pump.")
         self.backlog = gauge("lockgate_usage_backlog", "Records waiting for the store.")
+        self.in_flight = _Children(
+            gauge(
+                "lockgate_model_in_flight", "Upstream calls in flight (max_in_flight).", ("model",)
+            )
+        )
+        self.queued = _Children(
+            gauge(
+                "lockgate_model_queue_depth",
+                "Requests waiting for a max_in_flight slot.",
+                ("model",),
+            )
+        )
         self._last = {"written": 0, "dropped": 0}
 
     # --- feeding -----------------------------------------------------------------------------
@@ -221,6 +233,12 @@ class Metrics:
             if delta > 0:
                 metric.inc(delta)
                 self._last[name] = total
+
+    def gates_state(self, gates: Mapping[str, Any]) -> None:
+        """In flight and queued per model with ``max_in_flight`` (the concurrency gates)."""
+        for model, gate in gates.items():
+            self.in_flight.get((model,)).set(gate.in_flight)
+            self.queued.get((model,)).set(gate.queued)
 
     # --- exposition --------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +63,12 @@ class Observability:
         state: StateBackend | None = None,
         clock: Callable[[], float] = time.time,
         span_exporter: Any = None,
+        gates: Mapping[str, Any] | None = None,
     ) -> None:
         obs = config.observability
         self.config = config
         self.store = store
+        self.gates: Mapping[str, Any] = gates if gates is not None else {}
         self.queue = UsageQueue(obs.usage.queue_size, obs.usage.batch_size)
         self.metrics = Metrics() if obs.metrics.enabled else None
         self.tracer = Tracer(obs.tracing, span_exporter) if obs.tracing is not None else None
@@ -171,6 +173,7 @@ class Observability:
         if self.metrics is not None:
             w = self.writer
             self.metrics.writer_state(len(self.queue), w.backlog, w.written, w.total_dropped)
+            self.metrics.gates_state(self.gates)
 
 
 class _WriterState:

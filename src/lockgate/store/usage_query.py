@@ -356,4 +356,5 @@ def request_row(m: Any) -> dict[str, Any]:
         "attempts": m["attempts"],
         "fallback": bool(m["fallback"]),
         "cache": m["cache"],
+        "cache_saved_tokens": m["cache_saved_tokens"],
     }

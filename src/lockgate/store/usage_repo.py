@@ -65,6 +65,7 @@ class UsageRow(NamedTuple):
     attempts: int
     fallback: bool
     cache: str | None
+    cache_saved_tokens: int
 
     @property
     def billed_model(self) -> str | None:

@@ -64,6 +64,7 @@ usage_records = Table(
     Column("attempts", Integer, nullable=False),
     Column("fallback", Boolean, nullable=False),
     Column("cache", String(8)),
+    Column("cache_saved_tokens", BigInteger, nullable=False),  # tokens a cache hit saved
     PrimaryKeyConstraint("request_id", "ts", name="pk_usage_records"),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_tenant_ts", "tenant", "ts"),

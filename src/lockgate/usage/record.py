@@ -44,6 +44,7 @@ def capture(ctx: RequestContext) -> Captured:
         ctx.usage_estimated,
         ctx.cost,
         ctx.cache,
+        ctx.cache_saved_tokens,
         ctx.client_ip,
         ctx.payload,
         ctx.trace,
@@ -88,6 +89,7 @@ def expand(rec: Captured) -> Expanded:
         usage_estimated,
         cost,
         cache,
+        cache_saved_tokens,
         client_ip,
         payload,
         trace,
@@ -140,6 +142,7 @@ def expand(rec: Captured) -> Expanded:
         attempts,
         served_model is not None and served_model != model,
         cache,
+        cache_saved_tokens,
     )
     stored = None
     if payload is not None and tenant is not None:

@@ -59,6 +59,7 @@ CREATE TABLE usage_records (
     attempts integer NOT NULL,
     fallback boolean NOT NULL,
     cache varchar(8),
+    cache_saved_tokens bigint NOT NULL,
     CONSTRAINT pk_usage_records PRIMARY KEY (request_id, ts)
 ) PARTITION BY RANGE (ts)
 """
@@ -121,6 +122,7 @@ def _usage_records_sqlite() -> None:
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("fallback", sa.Boolean, nullable=False),
         sa.Column("cache", sa.String(8)),
+        sa.Column("cache_saved_tokens", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("request_id", "ts", name="pk_usage_records"),
     )
 
