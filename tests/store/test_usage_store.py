@@ -15,6 +15,21 @@ from lockgate.store.usage_repo import PayloadRow, UsageRow, UsageStore
 T0 = datetime(2026, 10, 31, 22, 30, tzinfo=UTC)  # the batch spans a month boundary
 
 
+@pytest.fixture(autouse=True)
+def _empty(request: pytest.FixtureRequest) -> None:
+    """Other tests sharing the PostgreSQL schema may have recorded calls: start empty."""
+    if "store" not in request.fixturenames and "pg_store" not in request.fixturenames:
+        return
+    store: Store = request.getfixturevalue(
+        "store" if "store" in request.fixturenames else "pg_store"
+    )
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.text("TRUNCATE usage_records, usage_hourly, usage_daily, usage_payloads")
+            )
+
+
 def row(n: int, **kw: object) -> UsageRow:
     base = UsageRow(
         request_id=f"req_{n:04d}",
