@@ -26,6 +26,7 @@ from lockgate.store.audit_repo import AuditFilters
 from lockgate.store.usage_query import GROUP_BY, Filters, GroupBy, RequestQuery, UsageQuery
 
 from .context import Caller
+from .openapi import errors
 
 DEFAULT_DAYS = 30
 CSV = "text/csv; charset=utf-8"
@@ -116,8 +117,9 @@ def respond(
 
 def add_analytics_routes(router: APIRouter) -> None:
     csv_too: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+    query_errors = {**csv_too, **errors(400, 401, 404)}
 
-    @router.get("/usage", response_model=Rows, responses=csv_too)
+    @router.get("/usage", response_model=Rows, responses=query_errors)
     async def usage(
         request: Request,
         data: Data,
@@ -152,7 +154,7 @@ def add_analytics_routes(router: APIRouter) -> None:
         page = await asyncio.to_thread(data.usage.usage, query)
         return respond(request, format, page.rows, page.next_cursor)
 
-    @router.get("/requests", response_model=Rows, responses=csv_too)
+    @router.get("/requests", response_model=Rows, responses=query_errors)
     async def requests(
         request: Request,
         data: Data,
@@ -181,7 +183,7 @@ def add_analytics_routes(router: APIRouter) -> None:
         page = await asyncio.to_thread(data.usage.requests, query)
         return respond(request, format, page.rows, page.next_cursor)
 
-    @router.get("/requests/{request_id}")
+    @router.get("/requests/{request_id}", responses=errors(401, 404))
     async def request_detail(request_id: str, data: Data, caller: Caller) -> dict[str, Any]:
         """One call, with its payload when its tenant opted in to payload storage."""
         found = await asyncio.to_thread(data.usage.request, request_id, caller.tenant)
@@ -189,7 +191,7 @@ def add_analytics_routes(router: APIRouter) -> None:
             raise NotFound(f"request {request_id!r} not found")
         return found
 
-    @router.get("/audit", response_model=Rows, responses=csv_too)
+    @router.get("/audit", response_model=Rows, responses={**query_errors, **errors(403)})
     async def audit(
         request: Request,
         data: Data,
