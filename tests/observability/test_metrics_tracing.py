@@ -135,6 +135,7 @@ async def test_spans_per_request_and_attempt_with_context_in_and_out(
     exporter = InMemorySpanExporter()
     doc = config(upstream.base, tracing={"endpoint": "http://127.0.0.1:9/v1/traces"})
     async with inproc(doc) as gw:
+        gw.gw.obs.tracer.processor.shutdown()  # its exporter thread; spans go to memory
         gw.gw.obs.tracer.processor = SimpleSpanProcessor(exporter)
         key = await gw.key("acme", "bot")
         parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
