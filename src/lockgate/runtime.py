@@ -7,10 +7,17 @@ in flight finish on the one they started with.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lockgate.config.models import Config, Deployment, ModelConfig, Price, RetryConfig
+from lockgate.config.models import (
+    CircuitBreakerConfig,
+    Config,
+    Deployment,
+    ModelConfig,
+    Price,
+    RetryConfig,
+)
 from lockgate.limits.spec import LimitSet
 from lockgate.pipeline.runner import Pipeline
 from lockgate.providers.base import Provider
@@ -35,12 +42,13 @@ class Target:
     region: str | None
     price: Price
     priced: bool = True  # False: no price in the config nor in the shipped table
+    priority: int = 1  # tier: a higher number serves only while every lower one is unavailable
 
 
 @dataclass(frozen=True, slots=True)
 class ModelRoute:
     name: str
-    kind: str
+    kind: str | None  # None: serves the route it is called on (chat or embeddings)
     targets: tuple[Target, ...]
     routing: str
     price: Price
@@ -51,6 +59,14 @@ class ModelRoute:
     default_max_tokens: int
     max_in_flight: int | None = None
     queue_timeout: float = 10.0
+    breaker: CircuitBreakerConfig | None = None
+    context_window: int | None = None
+    tiered: bool = False  # deployments declare more than one priority tier
+    # The response header naming this model when it served, encoded once.
+    model_header: tuple[bytes, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_header", (b"x-lockgate-model", self.name.encode()))
 
     @property
     def priced(self) -> bool:
@@ -67,6 +83,7 @@ def _target(config: Config, m: ModelConfig, d: Deployment, provider: Provider) -
         region=d.region or provider.region,
         price=price or UNPRICED,
         priced=price is not None,
+        priority=d.priority,
     )
 
 
@@ -87,6 +104,9 @@ def _route(config: Config, name: str, providers: dict[str, Provider]) -> ModelRo
         default_max_tokens=m.default_max_tokens,
         max_in_flight=m.max_in_flight,
         queue_timeout=m.queue_timeout,
+        breaker=m.circuit_breaker,
+        context_window=m.context_window,
+        tiered=len({d.priority for d in m.deployments}) > 1,
     )
 
 

@@ -344,12 +344,23 @@ def test_dangling_reference(extra: str, path: str, message: str) -> None:
 
 def test_embedding_model_cannot_be_a_chat_fallback() -> None:
     text = BASE + (
+        "    kind: chat\n"
         "    fallbacks: [embed]\n"
         "  embed:\n    kind: embedding\n    deployments: [{provider: demo, model: e}]\n"
     )
     p = only(text)
-    assert (p.path, p.line) == ("models.chat.fallbacks[0]", 7)
+    assert (p.path, p.line) == ("models.chat.fallbacks[0]", 8)
     assert p.message == "'embed' has kind embedding, this model has kind chat"
+
+
+def test_a_model_without_kind_may_fall_back_to_either_kind() -> None:
+    text = BASE + (
+        "    fallbacks: [embed]\n"
+        "  embed:\n    kind: embedding\n    deployments: [{provider: demo, model: e}]\n"
+    )
+    cfg = load_config_text(text, env={})
+    assert cfg.models["chat"].kind is None
+    assert cfg.models["embed"].kind == "embedding"
 
 
 def test_check_references_on_a_config_object() -> None:

@@ -16,18 +16,10 @@ models:
 """
 
 
-@pytest.mark.parametrize(
-    ("model_extra", "key"),
-    [
-        ("    circuit_breaker: {window: 30s}\n", "circuit_breaker"),
-        ("    context_window: 1000\n", "context_window"),
-    ],
-)
-def test_model_settings_not_enforced_yet_are_refused(model_extra: str, key: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config_text(BASE + model_extra, env={})
-    [problem] = info.value.problems
-    assert problem.path == f"models.chat.{key}" and problem.line == 7
+def test_routing_settings_are_enforced_and_accepted() -> None:
+    text = BASE + "    circuit_breaker: {window: 30s}\n    context_window: 1000\n"
+    model = load_config_text(text, env={}).models["chat"]
+    assert model.circuit_breaker is not None and model.context_window == 1000
 
 
 def test_defaults_are_not_flagged() -> None:

@@ -18,6 +18,7 @@ CONFIG = {
     "providers": {"demo": {"type": "mock"}},
     "models": {
         "chat": {
+            "kind": "chat",
             "deployments": [{"provider": "demo", "model": "x"}],
             "price": {"input": 1.0, "output": 2.0},
         },

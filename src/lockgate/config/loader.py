@@ -431,10 +431,11 @@ class _RefChecker:
         if fallback == name:
             self.problems.append(Problem(at, None, "a model cannot fall back to itself"))
         elif isinstance(fallback, str) and fallback in self.models:
-            # an embedding model cannot answer a chat request, nor the reverse
-            kind = self.models[name].get("kind", "chat")
-            other = self.models[fallback].get("kind", "chat")
-            if other != kind:
+            # an embedding model cannot answer a chat request, nor the reverse; a model
+            # without a kind serves whatever route it is called on
+            kind = self.models[name].get("kind")
+            other = self.models[fallback].get("kind")
+            if kind is not None and other is not None and other != kind:
                 message = f"'{fallback}' has kind {other}, this model has kind {kind}"
                 self.problems.append(Problem(at, None, message))
         else:

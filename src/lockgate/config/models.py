@@ -233,6 +233,22 @@ class AuthConfig(Strict):
 # --- providers and models ------------------------------------------------------------------
 
 
+def _health_path(value: str) -> str:
+    if not value.startswith("/") or any(c in value for c in " \r\n"):
+        raise ValueError("must be a path on the provider's host, starting with / (e.g. /v1/models)")
+    return value
+
+
+class HealthCheck(Strict):
+    """An active check: GET ``path`` on the provider's host every ``interval``; a 2xx answer
+    within ``timeout`` is healthy, anything else takes the provider's deployments out of
+    selection until a check passes again."""
+
+    path: Annotated[str, AfterValidator(_health_path)]
+    interval: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 30.0
+    timeout: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 5.0
+
+
 class ProviderConfig(Strict):
     type: ProviderType
     api_key: SecretStr | None = None
@@ -240,6 +256,7 @@ class ProviderConfig(Strict):
     api_version: str | None = None
     region: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    health_check: HealthCheck | None = None
 
     @model_validator(mode="after")
     def _required_for_type(self) -> ProviderConfig:
@@ -247,6 +264,8 @@ class ProviderConfig(Strict):
         missing = [name for name in needed if getattr(self, name) is None]
         if missing:
             raise ValueError(f"type {self.type} requires {' and '.join(missing)}")
+        if self.health_check is not None and self.type == "mock":
+            raise ValueError("a mock provider runs in-process: it has no host to health-check")
         return self
 
 
@@ -266,6 +285,7 @@ class Deployment(Strict):
     weight: float = Field(default=1.0, ge=0)
     region: str | None = None  # overrides the provider's region
     price: Price | None = None  # overrides the model's price (for lowest-cost routing)
+    priority: int = Field(default=1, ge=1)  # tier: 2 serves only while every 1 is unavailable
 
 
 class RetryConfig(Strict):
@@ -292,7 +312,7 @@ class CircuitBreakerConfig(Strict):
 
 class ModelConfig(Strict):
     deployments: list[Deployment] = Field(min_length=1)
-    kind: Literal["chat", "embedding"] = "chat"
+    kind: Literal["chat", "embedding"] | None = None  # None: serves the route it is called on
     routing: Routing = "weighted"
     price: Price | None = None  # None: the shipped price table, by deployment
     context_window: int | None = Field(default=None, gt=0)

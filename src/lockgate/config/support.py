@@ -22,9 +22,3 @@ def unsupported_settings(cfg: Config) -> Iterator[tuple[str, str]]:
         if rule.limits and rule.match is not None and rule.match.ips:
             at = join_path(join_path(join_path("policies", i), "match"), "ips")
             yield at, "match.ips on a policy with limits (use a limit with scope: ip)"
-    for name, model in cfg.models.items():
-        base = join_path("models", name)
-        if model.circuit_breaker is not None:
-            yield join_path(base, "circuit_breaker"), "circuit_breaker"
-        if model.context_window is not None:
-            yield join_path(base, "context_window"), "context_window"

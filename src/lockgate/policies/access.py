@@ -3,8 +3,9 @@ the operations its roles allow.
 
 A model the caller may not use answers exactly like a model that does not exist (404), so
 keys cannot probe which models are configured. An allowed model called on the wrong route (a
-chat model on /v1/embeddings) is a 400. The model's route is resolved here, once, for every
-later policy and the handler.
+chat model on /v1/embeddings) is a 400; a model without a ``kind`` serves the route it is
+called on and the upstream decides. The model's route is resolved here, once, for every later
+policy and the handler.
 
 A role's ``operations`` (chat, messages, embeddings, count_tokens) limit what its holders may
 do; a principal whose roles name operations may use the union of them (roles without the key
@@ -65,7 +66,7 @@ class ModelAccess:
                 )
         route = ctx.runtime.models[model]
         wanted = "embedding" if ctx.route == "embeddings" else "chat"
-        if route.kind != wanted:
+        if route.kind is not None and route.kind != wanted:
             where = "/v1/embeddings" if route.kind == "embedding" else "a chat route"
             raise InvalidRequest(
                 f"model '{model}' is an {route.kind} model; call it through {where}",
