@@ -210,11 +210,15 @@ class UpstreamStatusError(UpstreamError):
         upstream_type: str | None = None,
         param: str | None = None,
         retry_after: float | None = None,
+        context_overflow: bool = False,
     ) -> None:
         self.upstream_status = upstream_status
         self.provider = provider
         self.upstream_type = upstream_type
         self.retry_after = retry_after
+        # The provider said the prompt does not fit the model's context window: routing
+        # moves to a fallback with a larger window instead of passing the 400 through.
+        self.context_overflow = context_overflow
         super().__init__(message, code=upstream_type or "upstream_error", param=param)
 
     @property

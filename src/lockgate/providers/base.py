@@ -17,9 +17,11 @@ from typing import Any, ClassVar, Protocol
 import orjson
 
 from lockgate.config.models import ProviderConfig
-from lockgate.errors import UpstreamProtocolError, UpstreamStatusError
+from lockgate.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
+from lockgate.providers.overflow import is_context_overflow
 from lockgate.providers.stream import HttpChunkStream, StreamDecoder
 from lockgate.upstream import Timeouts, UpstreamClient, UpstreamRequest, UpstreamResponse
+from lockgate.upstream.request import split_url
 from lockgate.wire.types import (
     ChatRequest,
     ChatResponse,
@@ -29,6 +31,7 @@ from lockgate.wire.types import (
 )
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+HEALTH_BODY_LIMIT = 1024 * 1024
 
 
 class ChunkStream(Protocol):
@@ -118,6 +121,7 @@ class HttpProvider:
             upstream_type=kind,
             param=param,
             retry_after=retry_after,
+            context_overflow=is_context_overflow(status, kind, message),
         )
 
     async def _exchange(self, request: UpstreamRequest, timeouts: Timeouts) -> object:
@@ -162,6 +166,30 @@ class HttpProvider:
         if request is None:
             return None
         return self.parse_count(await self._exchange(request, timeouts))
+
+    async def check_health(self, path: str, limit: float) -> str | None:
+        """One active health check: ``None`` when ``GET path`` on the provider's host answers
+        2xx within ``limit`` seconds, else why not (shown in logs and ``/admin/v1/deployments``)."""
+        base = getattr(self, "base_url", None)
+        if not isinstance(base, str):
+            return "the provider has no base URL to check"
+        origin, _ = split_url(base)
+        auth = getattr(self, "_headers", None) or self.headers()
+        headers = [(k, v) for k, v in auth if k.lower() != "content-type"]
+        wait = Timeouts(connect=limit, first_byte=limit, idle=limit, total=limit)
+        try:
+            response = await self.client.send(UpstreamRequest("GET", origin + path, headers), wait)
+            try:
+                await response.read(HEALTH_BODY_LIMIT)
+            finally:
+                await response.aclose()
+        except UpstreamError as err:
+            return err.message
+        except (OSError, ValueError) as err:
+            return f"{type(err).__name__} calling {path}"
+        if 200 <= response.status < 300:
+            return None
+        return f"HTTP {response.status} from {path}"
 
     async def aclose(self) -> None:
         return None

@@ -2,8 +2,9 @@
 
 It powers the embedded default (``demo-chat``, ``demo-embed``) and answers exactly as
 ``lockgate mock-upstream`` does, because both use ``lockgate.mock.engine``. A
-``[[mock:status=NNN]]`` directive in the last user message makes it fail with that status, so
-retries and fallbacks can be tried without a network.
+``[[mock:status=NNN]]`` directive in the last user message makes it fail with that status,
+``[[mock:overflow]]`` answer a context-length error and ``[[mock:cut=N]]`` break a stream after N
+tokens, so retries, fallbacks and breakers can be tried without a network.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 from lockgate.config.models import ProviderConfig
-from lockgate.errors import UpstreamStatusError
+from lockgate.errors import UpstreamProtocolError, UpstreamStatusError
 from lockgate.mock import engine
+from lockgate.providers.overflow import is_context_overflow
 from lockgate.upstream import Timeouts
 from lockgate.wire.types import (
     ChatRequest,
@@ -48,11 +50,21 @@ def _prompt(req: ChatRequest) -> tuple[str, str, str]:
 
 
 class MockChunkStream:
-    def __init__(self, chunks: list[Chunk]) -> None:
+    def __init__(self, chunks: list[Chunk], provider: str = "mock", cut: int | None = None):
         self._chunks = chunks
+        self._provider = provider
+        self._cut = cut  # break after this many text deltas, like a dropped connection
 
     async def __aiter__(self) -> AsyncIterator[Chunk]:
+        sent = 0
         for chunk in self._chunks:
+            if isinstance(chunk, TextDelta):
+                if self._cut is not None and sent >= self._cut:
+                    raise UpstreamProtocolError(
+                        f"provider '{self._provider}' stream failed: the connection was "
+                        "closed mid-stream (injected by a mock directive)"
+                    )
+                sent += 1
             yield chunk
 
     async def aclose(self) -> None:
@@ -77,6 +89,15 @@ class MockProvider:
                 f"provider '{self.name}' answered {directives.status}: "
                 "injected by a mock directive",
                 provider=self.name,
+            )
+        if directives.overflow:
+            tokens = max(engine.MOCK_WINDOW + 1, engine.count_tokens(everything))
+            message = f"prompt is too long: {tokens} tokens > {engine.MOCK_WINDOW} maximum"
+            raise UpstreamStatusError(
+                400,
+                f"provider '{self.name}' answered 400: {message}",
+                provider=self.name,
+                context_overflow=is_context_overflow(400, None, message),
             )
         forced = (
             req.tool_choice.name if req.tool_choice and req.tool_choice.mode == "tool" else None
@@ -131,7 +152,8 @@ class MockProvider:
             chunks.append(ToolCallStart(i, call.id, call.name))
             chunks.append(ToolCallDelta(i, call.arguments))
         chunks.append(StreamEnd(resp.stop_reason, usage=resp.usage))
-        return MockChunkStream(chunks)
+        cut = engine.parse_directives(_prompt(req)[1]).cut
+        return MockChunkStream(chunks, self.name, cut)
 
     async def embed(
         self, req: EmbeddingRequest, model: str, timeouts: Timeouts
