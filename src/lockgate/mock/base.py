@@ -51,6 +51,10 @@ class StreamPlan:
 class ChatFormat(Protocol):
     def error(self, status: int, message: str) -> bytes: ...
 
+    def overflow(self, tokens: int) -> bytes:
+        """The vendor's 400 body for a prompt longer than the context window."""
+        ...
+
     def parse_chat(self, data: dict[str, Any], model: str | None, stream: bool | None) -> ChatCall:
         """``model``/``stream`` come from the URL when the format puts them there."""
         ...

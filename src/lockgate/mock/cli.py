@@ -15,8 +15,10 @@ def mock_upstream_command() -> click.Command:
         help=(
             "Run a standalone mock provider speaking the OpenAI, Azure OpenAI, Anthropic and "
             "Gemini wire formats, for tests, demos and benchmarks. Replies are deterministic. "
-            "Put [[mock:status=503]], [[mock:slow=500]], [[mock:hang]], [[mock:malformed]] or "
-            "[[mock:nousage]] in the last user message to trigger those cases per request. "
+            "Put [[mock:status=503]], [[mock:slow=500]], [[mock:hang]], [[mock:malformed]], "
+            "[[mock:nousage]], [[mock:overflow]] (a context-length error) or [[mock:cut=N]] (a "
+            "stream that breaks after N tokens) in the last user message to trigger those "
+            "cases per request. "
             "Counters: GET /_mock/stats, POST /_mock/reset."
         ),
     )
@@ -61,6 +63,14 @@ def mock_upstream_command() -> click.Command:
         help="HTTP status of injected failures.",
     )
     @click.option(
+        "--context-window",
+        default=0,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Answer prompts longer than this many tokens with the format's context-length "
+        "error (400); 0: no limit.",
+    )
+    @click.option(
         "--no-record",
         is_flag=True,
         help="Do not keep the last request for /_mock/stats (for benchmarks).",
@@ -73,6 +83,7 @@ def mock_upstream_command() -> click.Command:
         tokens_per_s: float,
         fail_rate: float,
         fail_status: int,
+        context_window: int,
         no_record: bool,
     ) -> None:
         from lockgate.mock.server import run_mock_upstream
@@ -83,6 +94,7 @@ def mock_upstream_command() -> click.Command:
             tokens_per_s=tokens_per_s,
             fail_rate=fail_rate,
             fail_status=fail_status,
+            context_window=context_window,
         )
         click.echo(f"lockgate mock upstream on http://{host}:{port}", err=True)
         run_mock_upstream(host, port, behaviour, record=not no_record)

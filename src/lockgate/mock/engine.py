@@ -27,6 +27,7 @@ _DIRECTIVE = re.compile(r"\[\[mock:([a-z]+)(?:=(\d+))?\]\]")
 _REPLY_WORDS = 8  # words of the prompt echoed in the reply
 _QUERY_CHARS = 64  # characters of the prompt put in a tool call's arguments
 _ARG_FRAGMENT = 12  # characters per streamed tool-argument fragment
+MOCK_WINDOW = 8192  # the context window named in the [[mock:overflow]] errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class MockBehaviour:
     tokens_per_s: float = 0.0  # 0 = as fast as possible; else pace stream chunks
     fail_rate: float = 0.0  # fraction of requests answered with fail_status (see FailCounter)
     fail_status: int = 500
+    context_window: int = 0  # > 0: longer prompts get the format's context-length error
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,8 @@ class Directives:
     hang: bool = False  # send headers (or one chunk) then wait for the client to go away
     malformed: bool = False  # 200 with a body that is not valid JSON
     nousage: bool = False  # omit usage from the response
+    overflow: bool = False  # answer 400 with the format's "prompt too long" error
+    cut: int | None = None  # a stream breaks (connection dropped) after this many tokens
 
     @property
     def any(self) -> bool:
@@ -63,6 +67,7 @@ def parse_directives(text: str) -> Directives:
     if DIRECTIVE_MARK not in text:
         return _NO_DIRECTIVES
     status: int | None = None
+    cut: int | None = None
     slow = 0.0
     flags: set[str] = set()
     for name, value in _DIRECTIVE.findall(text):
@@ -70,6 +75,8 @@ def parse_directives(text: str) -> Directives:
             status = int(value)
         elif name == "slow" and value:
             slow = float(value)
+        elif name == "cut" and value:
+            cut = int(value)
         else:
             flags.add(name)
     return Directives(
@@ -78,6 +85,8 @@ def parse_directives(text: str) -> Directives:
         hang="hang" in flags,
         malformed="malformed" in flags,
         nousage="nousage" in flags,
+        overflow="overflow" in flags,
+        cut=cut,
     )
 
 

@@ -18,7 +18,7 @@ from lockgate.mock.base import (
     require_list,
     text_of,
 )
-from lockgate.mock.engine import ChatCall, MockReply, count_tokens
+from lockgate.mock.engine import MOCK_WINDOW, ChatCall, MockReply, count_tokens
 
 SSE = b"text/event-stream"
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
@@ -102,6 +102,10 @@ class AnthropicFormat:
     def error(self, status: int, message: str) -> bytes:
         kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
         return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+
+    def overflow(self, tokens: int) -> bytes:
+        message = f"prompt is too long: {tokens} tokens > {MOCK_WINDOW} maximum"
+        return self.error(400, message)
 
     def parse_chat(self, data: dict[str, Any], model: str | None, stream: bool | None) -> ChatCall:
         max_tokens = data.get("max_tokens")

@@ -19,7 +19,7 @@ from lockgate.mock.base import (
     optional_int,
     require_list,
 )
-from lockgate.mock.engine import ChatCall, MockReply, count_tokens, embed
+from lockgate.mock.engine import MOCK_WINDOW, ChatCall, MockReply, count_tokens, embed
 
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}
 _STATUS = {
@@ -112,6 +112,13 @@ class GeminiFormat:
     def error(self, status: int, message: str) -> bytes:
         name = _STATUS.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
         return orjson.dumps({"error": {"code": status, "message": message, "status": name}})
+
+    def overflow(self, tokens: int) -> bytes:
+        message = (
+            f"The input token count ({tokens}) exceeds the maximum number of tokens allowed "
+            f"({MOCK_WINDOW})."
+        )
+        return self.error(400, message)
 
     def parse_chat(self, data: dict[str, Any], model: str | None, stream: bool | None) -> ChatCall:
         texts, user_text, last_role, last = _contents_texts(data)

@@ -22,7 +22,7 @@ from lockgate.mock.base import (
     require_list,
     text_of,
 )
-from lockgate.mock.engine import ChatCall, MockReply, count_tokens, embed
+from lockgate.mock.engine import MOCK_WINDOW, ChatCall, MockReply, count_tokens, embed
 
 SSE = b"text/event-stream"
 _DONE = b"data: [DONE]\n\n"
@@ -85,6 +85,22 @@ class OpenAIFormat:
         )
         return orjson.dumps(
             {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        )
+
+    def overflow(self, tokens: int) -> bytes:
+        message = (
+            f"This model's maximum context length is {MOCK_WINDOW} tokens. However, your "
+            f"messages resulted in {tokens} tokens. Please reduce the length of the messages."
+        )
+        return orjson.dumps(
+            {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "context_length_exceeded",
+                }
+            }
         )
 
     def parse_chat(self, data: dict[str, Any], model: str | None, stream: bool | None) -> ChatCall:

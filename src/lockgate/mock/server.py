@@ -33,6 +33,7 @@ from lockgate.mock.base import (
 )
 from lockgate.mock.engine import (
     DIRECTIVE_MARK,
+    MOCK_WINDOW,
     ChatCall,
     Directives,
     FailCounter,
@@ -251,6 +252,9 @@ class MockApp:
         elif directives.status is not None:
             message = f"Mock error {directives.status} requested by a directive."
             await self._error(ex.send, fmt, directives.status, message)
+        elif call is not None and (directives.overflow or self._too_long(call)):
+            tokens = max(self.behaviour.context_window or MOCK_WINDOW, count_tokens(call.all_text))
+            await _send_json(ex.send, 400, fmt.overflow(tokens + 1))
         elif call is not None and call.stream:
             await self._chat_stream(ex, fmt, call, directives)
         elif directives.hang:
@@ -274,6 +278,10 @@ class MockApp:
             await _send_json(ex.send, 200, fmt.render(call, reply, usage, rid, int(time.time())))
         else:
             await self._simple(ex.send, route, data, directives)
+
+    def _too_long(self, call: ChatCall) -> bool:
+        window = self.behaviour.context_window
+        return window > 0 and count_tokens(call.all_text) > window
 
     async def _simple(
         self, send: Send, route: _Route, data: dict[str, Any], directives: Directives
@@ -326,7 +334,9 @@ class MockApp:
         else:
             reply, usage, rid = self._answer(call, directives)
             plan = fmt.render_stream(call, reply, usage, rid, int(time.time()))
-        await run_stream(self.stats, self.behaviour, ex.receive, ex.send, plan, directives.hang)
+        await run_stream(
+            self.stats, self.behaviour, ex.receive, ex.send, plan, directives.hang, directives.cut
+        )
 
     async def _error(self, send: Send, fmt: ChatFormat, status: int, message: str) -> None:
         extra = (_RETRY_AFTER,) if status == 429 else ()

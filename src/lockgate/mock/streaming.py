@@ -21,16 +21,18 @@ async def run_stream(
     send: Send,
     plan: StreamPlan,
     hang: bool,
+    cut: int | None = None,
 ) -> None:
     """Send ``plan`` while watching ``receive()`` for the client leaving.
 
     uvicorn drops writes after a disconnect silently, so the only reliable signal is
     ``http.disconnect`` from ``receive()``; whichever finishes first decides the count.
-    The request body must have been read already.
+    The request body must have been read already. With ``cut``, the stream breaks after that
+    many tokens: the app raises, and the server drops the connection mid-body.
     """
     stats.streams_started += 1
     stats.open_streams += 1
-    producer = asyncio.ensure_future(_produce(behaviour, send, plan, hang))
+    producer = asyncio.ensure_future(_produce(behaviour, send, plan, hang, cut))
     watcher = asyncio.ensure_future(until_disconnect(receive))
     completed = False
     try:
@@ -50,7 +52,13 @@ async def run_stream(
             stats.streams_cancelled += 1
 
 
-async def _produce(behaviour: MockBehaviour, send: Send, plan: StreamPlan, hang: bool) -> None:
+class StreamCut(Exception):
+    """A ``[[mock:cut=N]]`` stream breaking on purpose."""
+
+
+async def _produce(
+    behaviour: MockBehaviour, send: Send, plan: StreamPlan, hang: bool, cut: int | None
+) -> None:
     start = [(b"content-type", plan.content_type), (b"cache-control", b"no-cache")]
     await send({"type": "http.response.start", "status": 200, "headers": start})
     if hang:
@@ -63,6 +71,8 @@ async def _produce(behaviour: MockBehaviour, send: Send, plan: StreamPlan, hang:
         await asyncio.sleep(behaviour.ttft_ms / 1000)
     gap = 1.0 / behaviour.tokens_per_s if behaviour.tokens_per_s > 0 else 0.0
     for i, piece in enumerate(plan.tokens):
+        if cut is not None and i >= cut:
+            raise StreamCut(f"stream cut after {cut} token(s) by a mock directive")
         if gap and i:
             await asyncio.sleep(gap)
         await send({"type": "http.response.body", "body": piece, "more_body": True})
