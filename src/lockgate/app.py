@@ -68,6 +68,7 @@ class Gateway:
         tune_gc: bool = False,
         key_prefix: str = "lg:",
         clock: Callable[[], float] = time.time,
+        router: Router | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -104,7 +105,7 @@ class Gateway:
             config, self.store, alerts=self.alerts, state=self.state, gates=self.services.gates
         )
         self.runtime = Runtime(config, self.obs.client(self.upstream), self.services)
-        self.router = self.obs.router(Router())
+        self.router = self.obs.router(router or Router())
         self.finalizer = Finalizer()
         self.finalizer.recorders.extend(self.obs.recorders())
         self.dataplane = DataPlane(
@@ -195,6 +196,7 @@ class Gateway:
             )
             await self.notifier.start()
         self.obs.start()
+        await self.router.start(self.services, self.runtime)
         if self.watcher is not None:
             await self.watcher.start()
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -213,6 +215,7 @@ class Gateway:
         await self.finalizer.drain()
         await self.counters.aclose()
         await self.obs.stop()
+        await self.router.aclose()
         await self.alerts.aclose()
         await self.runtime.aclose()
         await self.upstream.aclose()
@@ -231,6 +234,7 @@ class Gateway:
             if before != after:
                 log.warning("config reload: '%s' changed; it takes effect after a restart", section)
         self.runtime = Runtime(config, self.obs.client(self.upstream), self.services)
+        self.router.configure(self.runtime)
         self.alerts.configure(webhook_targets(config))
         self.obs.apply_config(config)
         self.config = config

@@ -171,11 +171,15 @@ def test_models_lists_only_what_the_plan_allows(e2e: Env) -> None:
 
 
 def test_fallback_to_another_model(e2e: Env) -> None:
-    r = client(e2e).chat.completions.create(
+    raw = client(e2e).chat.completions.with_raw_response.create(
         model="m-deadfirst", messages=[{"role": "user", "content": "survive"}]
     )
+    r = raw.parse()
     assert r.choices[0].message.content == "Mock reply to: survive"
-    assert r.model == "m-deadfirst"
+    # The response names the model that served, and says a fallback served it.
+    assert r.model == "m-anthropic"
+    assert raw.headers["x-lockgate-model"] == "m-anthropic"
+    assert raw.headers["x-lockgate-fallback"] == "true"
 
 
 def test_error_classes(e2e: Env) -> None:

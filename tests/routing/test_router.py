@@ -1,20 +1,25 @@
-"""Router: retries, backoff, fallbacks, residency and deployment balancing, without a network.
+"""Router: retries, backoff, fallbacks and residency, without a network.
 
 Targets carry fake providers that record their calls and raise scripted errors; the router's
-sleep is a recorder, so backoff delays are asserted as values, never waited for.
+sleep is a recorder on a virtual clock, so backoff delays are asserted as values, never waited
+for.
 """
 
 from __future__ import annotations
 
-import random
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from types import SimpleNamespace
-from typing import ClassVar, cast
-
 import pytest
+from routing_helpers import (
+    FakeProvider,
+    Sleeps,
+    attempt,
+    context,
+    make_router,
+    route,
+    status,
+    target,
+)
 
-from lockgate.config.models import Price, RetryConfig
+from lockgate.config.models import RetryConfig
 from lockgate.errors import (
     GatewayError,
     InvalidRequest,
@@ -23,115 +28,6 @@ from lockgate.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
-from lockgate.pipeline.context import RequestContext
-from lockgate.providers.base import Provider
-from lockgate.routing.balance import Balancer
-from lockgate.routing.router import Router
-from lockgate.runtime import ModelRoute, Runtime, Target
-from lockgate.upstream import Timeouts
-from lockgate.wire.types import ChatRequest, ChatResponse, Message, TextPart
-
-REQUEST = ChatRequest(model="m", messages=[Message("user", [TextPart("hi")])])
-
-Outcome = BaseException | None  # None: answer successfully
-
-
-class FakeProvider:
-    """Answers ``chat`` with scripted outcomes, in order, then successes; records every call."""
-
-    kind: ClassVar[str] = "fake"
-
-    def __init__(self, name: str, script: Iterable[Outcome] = (), region: str | None = None):
-        self.name = name
-        self.region = region
-        self.script = list(script)
-        self.calls: list[str] = []
-
-    async def chat(self, req: ChatRequest, model: str, timeouts: Timeouts) -> ChatResponse:
-        self.calls.append(model)
-        outcome = self.script.pop(0) if self.script else None
-        if outcome is not None:
-            raise outcome
-        return ChatResponse(id=f"{self.name}-{len(self.calls)}", model=model)
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-def status(code: int, retry_after: float | None = None) -> UpstreamStatusError:
-    return UpstreamStatusError(code, f"HTTP {code}", provider="p", retry_after=retry_after)
-
-
-def target(
-    provider: FakeProvider,
-    model: str = "up",
-    *,
-    weight: float = 1.0,
-    region: str | None = None,
-    price: Price | None = None,
-) -> Target:
-    return Target(
-        key=f"{provider.name}/{model}",
-        provider=cast(Provider, provider),
-        model=model,
-        weight=weight,
-        region=region if region is not None else provider.region,
-        price=price or Price(),
-    )
-
-
-def route(
-    name: str,
-    *targets: Target,
-    kind: str = "chat",
-    routing: str = "weighted",
-    retry: RetryConfig | None = None,
-    fallbacks: tuple[str, ...] = (),
-) -> ModelRoute:
-    retry = retry or RetryConfig(attempts=2, backoff=0.25, max_backoff=4.0)
-    return ModelRoute(
-        name=name,
-        kind=kind,
-        targets=targets,
-        routing=routing,
-        price=Price(),
-        retry=retry,
-        retry_on=frozenset(retry.on),
-        timeouts=Timeouts(),
-        fallbacks=fallbacks,
-        default_max_tokens=4096,
-    )
-
-
-def context(*routes: ModelRoute, residency: tuple[str, ...] | None = None) -> RequestContext:
-    runtime = cast(Runtime, SimpleNamespace(models={r.name: r for r in routes}))
-    principal = None if residency is None else SimpleNamespace(residency=residency)
-    return RequestContext(
-        request_id="req-1",
-        route="chat",
-        ingress="openai",
-        headers=[],
-        client_ip="127.0.0.1",
-        runtime=runtime,
-        started=0.0,
-        principal=principal,
-        model=routes[0].name,
-        chat=REQUEST,
-    )
-
-
-async def attempt(t: Target, r: ModelRoute) -> ChatResponse:
-    return await t.provider.chat(REQUEST, t.model, r.timeouts)
-
-
-def make_router(sleeps: Sleeps, seed: int = 0) -> Router:
-    return Router(sleep=sleeps, balancer=Balancer(random.Random(seed)))
-
 
 # --- attempts and retries ----------------------------------------------------------------------
 
@@ -394,105 +290,7 @@ async def test_no_residency_rule_uses_every_region() -> None:
     eu = FakeProvider("eu", region="eu")
     r = route("m", target(us), target(eu), routing="round-robin")
     router = make_router(Sleeps())
-    for residency in (None, ()):
-        for _ in range(2):
-            await router.run(context(r, residency=residency), r, attempt)
+    for _ in range(4):
+        await router.run(context(r), r, attempt)
     assert len(us.calls) == 2
     assert len(eu.calls) == 2
-
-
-# --- balancing ---------------------------------------------------------------------------------
-
-
-def _targets(*specs: tuple[str, float, Price]) -> list[Target]:
-    return [target(FakeProvider(name), weight=w, price=price) for name, w, price in specs]
-
-
-def test_weighted_distribution_follows_the_weights() -> None:
-    targets = _targets(("a", 1.0, Price()), ("b", 3.0, Price()), ("c", 6.0, Price()))
-    balancer = Balancer(random.Random(0))
-    counts = Counter(balancer.pick("weighted", "m", targets).key for _ in range(10_000))
-    assert abs(counts["a/up"] / 10_000 - 0.1) < 0.02
-    assert abs(counts["b/up"] / 10_000 - 0.3) < 0.03
-    assert abs(counts["c/up"] / 10_000 - 0.6) < 0.03
-
-
-def test_weighted_never_picks_a_zero_weight_target() -> None:
-    targets = _targets(("a", 0.0, Price()), ("b", 1.0, Price()))
-    balancer = Balancer(random.Random(1))
-    assert {balancer.pick("weighted", "m", targets).key for _ in range(1000)} == {"b/up"}
-
-
-def test_round_robin_cycles_per_model() -> None:
-    targets = _targets(("a", 1.0, Price()), ("b", 1.0, Price()), ("c", 1.0, Price()))
-    balancer = Balancer(random.Random(0))
-    picks = [balancer.pick("round-robin", "m", targets).key for _ in range(7)]
-    assert picks == ["a/up", "b/up", "c/up", "a/up", "b/up", "c/up", "a/up"]
-    # Another model has its own position.
-    assert balancer.pick("round-robin", "other", targets).key == "a/up"
-
-
-def test_least_busy_prefers_fewer_in_flight() -> None:
-    a, b, c = _targets(("a", 1.0, Price()), ("b", 1.0, Price()), ("c", 1.0, Price()))
-    balancer = Balancer(random.Random(0))
-    for t in (a, a, b, c, c):
-        balancer.started(t)
-    assert balancer.pick("least-busy", "m", [a, b, c]) is b
-    balancer.finished(a, None)
-    balancer.finished(a, None)
-    assert balancer.pick("least-busy", "m", [a, b, c]) is a
-
-
-def test_lowest_cost_picks_the_cheapest_price() -> None:
-    targets = _targets(
-        ("a", 1.0, Price(input=0.2, output=10.0)),
-        ("b", 1.0, Price(input=0.5, output=1.5)),
-        ("c", 1.0, Price(input=1.0, output=2.0)),
-    )
-    balancer = Balancer(random.Random(0))
-    assert {balancer.pick("lowest-cost", "m", targets).key for _ in range(50)} == {"b/up"}
-
-
-def test_least_latency_measures_unmeasured_targets_first() -> None:
-    a, b = _targets(("a", 1.0, Price()), ("b", 1.0, Price()))
-    balancer = Balancer(random.Random(0))
-    balancer.started(a)
-    balancer.finished(a, 0.2)
-    assert balancer.pick("least-latency", "m", [a, b]) is b
-    balancer.started(b)
-    balancer.finished(b, 0.5)
-    assert balancer.pick("least-latency", "m", [a, b]) is a
-
-
-def _ticks(step: float) -> Iterator[float]:
-    now = 0.0
-    while True:
-        yield now
-        now += step
-
-
-async def test_router_tracks_in_flight_and_latency_of_successes_only() -> None:
-    bad = FakeProvider("bad", [status(503)])
-    good = FakeProvider("good")
-    r = route("m", target(bad), target(good), routing="round-robin")
-    ticks = _ticks(0.25)
-    balancer = Balancer(random.Random(0))
-    router = Router(sleep=Sleeps(), balancer=balancer, clock=lambda: next(ticks))
-    ctx = context(r)
-    await router.run(ctx, r, attempt)
-    assert ctx.served_by == "good/up"
-    assert balancer.in_flight == {"bad/up": 0, "good/up": 0}
-    assert balancer.latency == {"good/up": 0.25}
-
-
-async def test_least_busy_routing_avoids_a_busy_deployment() -> None:
-    busy = FakeProvider("busy")
-    idle = FakeProvider("idle")
-    r = route("m", target(busy), target(idle), routing="least-busy")
-    balancer = Balancer(random.Random(0))
-    balancer.started(r.targets[0])
-    router = Router(sleep=Sleeps(), balancer=balancer)
-    for _ in range(5):
-        await router.run(context(r), r, attempt)
-    assert busy.calls == []
-    assert len(idle.calls) == 5

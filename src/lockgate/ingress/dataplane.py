@@ -247,7 +247,8 @@ class DataPlane:
         ctx.upstream_ended = ctx.first_token_at = time.monotonic()
         if ctx.kept:
             resp = await ctx.runtime.pipeline.respond(ctx, resp)
-        await send_bytes(send, 200, fmt.encode_chat(resp, req.model), ctx.response_headers)
+        model = ctx.served_model or req.model  # the model that served, after fallbacks
+        await send_bytes(send, 200, fmt.encode_chat(resp, model), ctx.response_headers)
 
     async def _count_tokens(
         self, ctx: RequestContext, route: ModelRoute, req: ChatRequest, send: Send
@@ -294,7 +295,7 @@ class DataPlane:
         ctx.usage = resp.usage
         if ctx.kept:
             resp = await ctx.runtime.pipeline.respond(ctx, resp)
-        body = await _encode_embeddings(resp, req.model, req.encoding_format)
+        body = await _encode_embeddings(resp, ctx.served_model or req.model, req.encoding_format)
         await send_bytes(send, 200, body, ctx.response_headers)
 
     async def _models(self, ctx: RequestContext, send: Send) -> None:

@@ -95,6 +95,7 @@ async def stream_chat(
         # Also on cancellation (client gone): close the upstream, settle what was relayed.
         await stream.aclose()
         ctx.upstream_ended = time.monotonic()
+        router.stream_ended(ctx)
         ctx.usage, ctx.usage_estimated = relay.settle(req)
 
 
@@ -106,7 +107,7 @@ async def _relay(
     relay: _Relay,
     send: Send,
 ) -> None:
-    encoder = fmt.stream_encoder(req.model, req.include_usage)
+    encoder = fmt.stream_encoder(ctx.served_model or req.model, req.include_usage)
     hooks = ctx.runtime.pipeline.chunk_hooks(ctx) if ctx.kept else None
     try:
         async for chunk in stream:

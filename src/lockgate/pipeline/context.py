@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from lockgate.identity.principal import Principal
     from lockgate.observability.tracing import RequestTrace
     from lockgate.pipeline.policy import Policy
+    from lockgate.routing.trace import RouteTrace
     from lockgate.runtime import ModelRoute, Runtime, Target
 
 
@@ -40,6 +41,7 @@ class RequestContext:
     target: Target | None = None
     served_model: str | None = None  # the model after fallbacks
     attempts: int = 0
+    routing: RouteTrace | None = None  # why it went there: skips, failures, fallbacks
     # Accounting, settled after the response:
     usage: Usage | None = None
     usage_estimated: bool = False
