@@ -131,6 +131,7 @@ class Gateway:
             rotation_grace=lambda: self.runtime.config.auth.api_keys.rotation_grace,
             max_body_bytes=config.server.max_admin_body_bytes,
             analytics=self.obs.analytics,
+            deployments_report=lambda: self.router.deployments(self.runtime),
         )
         self.admin = self.obs.audited(self.admin, lambda secret: self.keys.admin_lookup(secret))
         self.notifier: IdentityNotifier | None = None  # with Redis state: cross-replica news

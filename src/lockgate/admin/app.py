@@ -20,6 +20,7 @@ from lockgate.store.repo import Store
 from . import openapi
 from .analytics import add_analytics_routes
 from .context import AdminContext
+from .deployments import DeploymentsReport, add_deployment_routes
 from .errors import install_error_handlers
 from .guard import AdminGuard
 from .limits import LimitsReport, add_limit_routes
@@ -38,6 +39,7 @@ def create_admin_app(
     rotation_grace: Callable[[], float] | None = None,
     max_body_bytes: int = 64 * 1024,
     analytics: Analytics | None = None,
+    deployments_report: DeploymentsReport | None = None,
 ) -> AdminGuard:
     """``plan_names`` lists the configured plans (read per call, so reloads apply); ``None``
     accepts any plan name. ``rotation_grace`` is the default grace of a key rotation.
@@ -63,6 +65,8 @@ def create_admin_app(
     if analytics is not None:
         app.state.lockgate_analytics = analytics
         add_analytics_routes(router)
+    if deployments_report is not None:
+        add_deployment_routes(router, deployments_report)
     app.include_router(router)
     openapi.install(app, ADMIN_PREFIX)
     return AdminGuard(app, admin_auth=admin_auth, max_body_bytes=max_body_bytes)
