@@ -160,3 +160,17 @@ async def test_redis_unreachable_keeps_local_outcomes_for_later() -> None:
         assert breaker is not None and (breaker.pending_ok, breaker.pending_fail) == (0, 2)
     finally:
         await client.aclose()
+
+
+async def test_old_buckets_are_pruned_from_the_shared_hash(redis: Redis, prefix: str) -> None:
+    clock = Clock(1_700_000_000.0)
+    replica = Replica(redis, prefix, clock)
+    wide = CircuitBreakerConfig(window=10, min_requests=1000, error_rate=0.9, open_for=30)
+    r = route("m", make_target(FakeProvider("p")), breaker=wide)
+    replica.router.breakers.prepare([r])
+    for _ in range(60):  # a minute of traffic, one report a second
+        await replica.router.run(context(r), r, attempt)
+        await replica.sync.sync_now()
+        clock.advance(1.0)
+    fields = await redis.hkeys(f"{prefix}m|p/up")
+    assert len(fields) <= 2 * 10 + 1  # the window's buckets (ok and fail) and 'lo'
