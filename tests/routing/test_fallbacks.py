@@ -172,3 +172,11 @@ async def test_the_providers_context_error_without_a_larger_fallback_is_400() ->
     assert info.value.code == "context_length_exceeded"
     assert "context window of model 'm' (8192 tokens)" in info.value.message
     assert "prompt is too long" in info.value.message
+
+
+async def test_counting_tokens_needs_no_window() -> None:
+    p = FakeProvider("p")
+    r = route("m", target(p), context_window=10)
+    ctx = context(r, request=long_request(4000), kind="count_tokens")
+    await make_router().run(ctx, r, attempt)
+    assert p.calls == ["up"]

@@ -249,14 +249,12 @@ class BreakerBook:
         return iter(list(self._breakers.values()))
 
     def allows(self, breaker: Breaker, now: float) -> bool:
-        allowed = breaker.allows(now)
-        self._track(breaker)
-        return allowed
+        return breaker.allows(now)  # open -> half-open keeps it in ``not_closed``
 
     def record(self, breaker: Breaker, now: float, ok: bool | None, probe: bool) -> None:
         before = breaker.state
         transition = breaker.record(now, ok, probe)
-        if breaker.state is not before or breaker.state is not CLOSED:
+        if breaker.state is not before:
             self._track(breaker)
         if transition is not None:
             self.announce(transition)

@@ -261,7 +261,7 @@ class Router:
             targets = [t for t in targets if self._may_serve(route, t, now, down, walk)]
         if tried:
             targets = [t for t in targets if t.key not in tried] or targets
-        if self.cooling and len(targets) > 1:
+        if self.cooling:
             warm = [t for t in targets if self._warm(t.key, now)]
             targets = warm or targets
         return targets

@@ -45,6 +45,7 @@ class Walk(Deadline):
         "last",
         "overflow_floor",
         "resident",
+        "sized",
         "streaming",
     )
 
@@ -58,6 +59,7 @@ class Walk(Deadline):
         self.last: GatewayError | None = None
         chat = ctx.chat
         self.streaming = ctx.route == "chat" and chat is not None and chat.stream
+        self.sized = ctx.route != "count_tokens"  # counting a prompt needs no window
         self.resident = False  # some model had a deployment in the caller's regions
         self.overflow_floor: int | None = None  # after a context-length error: need more
         self._unavailable: list[str] | None = None
@@ -79,7 +81,10 @@ class Walk(Deadline):
         principal = self.ctx.principal
         residency = principal.residency if principal is not None else ()
         targets: Sequence[Target] = route.targets
-        if not residency and route.context_window is None and self.overflow_floor is None:
+        window, floor = route.context_window, self.overflow_floor
+        if not self.sized:
+            window = floor = None
+        if not residency and window is None and floor is None:
             self.resident = True
             return targets
         if residency:
@@ -88,7 +93,6 @@ class Walk(Deadline):
                 self.note(route.name, None, "skipped", "no deployment in the caller's regions")
                 return None
         self.resident = True
-        window, floor = route.context_window, self.overflow_floor
         if window is None and floor is None:
             return targets
         need = self.prompt_tokens()
