@@ -92,15 +92,16 @@ async def test_a_kindless_fallback_serves_embeddings_a_chat_one_does_not() -> No
 # --- context window ----------------------------------------------------------------------------
 
 
-def long_request(chars: int) -> ChatRequest:
-    return ChatRequest(model="m", messages=[Message("user", [TextPart("x" * chars)])])
+def long_request(words: int) -> ChatRequest:
+    """A prompt of about ``words`` tokens (one per repeated word)."""
+    return ChatRequest(model="m", messages=[Message("user", [TextPart("hello " * words)])])
 
 
 async def test_a_prompt_over_the_window_goes_to_a_fallback_with_a_larger_window() -> None:
     small = FakeProvider("small")
     tiny = FakeProvider("tiny")
     big = FakeProvider("big")
-    req = long_request(4000)  # about 1,000 tokens
+    req = long_request(1000)
     r = route("m", target(small), context_window=500, fallbacks=("tiny", "big"))
     ctx = context(
         r,
@@ -116,7 +117,7 @@ async def test_a_prompt_over_the_window_goes_to_a_fallback_with_a_larger_window(
 async def test_a_prompt_over_every_window_is_400_naming_the_window() -> None:
     r = route("m", target(FakeProvider("p")), context_window=500, fallbacks=("f",))
     ctx = context(
-        r, route("f", target(FakeProvider("f")), context_window=600), request=long_request(4000)
+        r, route("f", target(FakeProvider("f")), context_window=600), request=long_request(1000)
     )
     with pytest.raises(InvalidRequest) as info:
         await make_router().run(ctx, r, attempt)
@@ -177,6 +178,6 @@ async def test_the_providers_context_error_without_a_larger_fallback_is_400() ->
 async def test_counting_tokens_needs_no_window() -> None:
     p = FakeProvider("p")
     r = route("m", target(p), context_window=10)
-    ctx = context(r, request=long_request(4000), kind="count_tokens")
+    ctx = context(r, request=long_request(1000), kind="count_tokens")
     await make_router().run(ctx, r, attempt)
     assert p.calls == ["up"]

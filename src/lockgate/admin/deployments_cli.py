@@ -18,10 +18,13 @@ import orjson
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 KEY_FILE = Path(".lockgate") / "admin-key"
-COLUMNS = ("MODEL", "DEPLOYMENT", "STATE", "HEALTH", "IN-FLIGHT", "LATENCY", "ERRORS", "REQS")
 
 
-def _admin_key(given: str | None) -> str:
+def default_url() -> str:
+    return os.environ.get("LOCKGATE_URL", DEFAULT_URL)
+
+
+def admin_key(given: str | None) -> str:
     key = given or os.environ.get("LOCKGATE_ADMIN_KEY")
     if not key and KEY_FILE.is_file():
         key = KEY_FILE.read_text().strip()
@@ -33,21 +36,26 @@ def _admin_key(given: str | None) -> str:
     return key
 
 
-def fetch(url: str, key: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+def get_json(url: str, path: str, key: str, timeout: float = 10.0) -> Any:
+    """``GET <url>/admin/v1<path>``; a ClickException says what went wrong."""
     request = urllib.request.Request(
-        url.rstrip("/") + "/admin/v1/deployments", headers={"authorization": f"Bearer {key}"}
+        url.rstrip("/") + "/admin/v1" + path, headers={"authorization": f"Bearer {key}"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
+            return orjson.loads(response.read())
     except urllib.error.HTTPError as err:
-        detail = err.read().decode("utf-8", "replace")[:300]
-        raise click.ClickException(f"the gateway answered {err.code}: {detail}") from None
+        try:
+            message = orjson.loads(err.read())["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = err.reason
+        raise click.ClickException(f"the gateway answered {err.code}: {message}") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise click.ClickException(f"cannot reach the gateway at {url}: {reason}") from None
-    rows: list[dict[str, Any]] = orjson.loads(body)["data"]
-    return rows
+
+
+COLUMNS = ("MODEL", "DEPLOYMENT", "STATE", "HEALTH", "IN-FLIGHT", "LATENCY", "ERRORS", "REQS")
 
 
 def _state(row: dict[str, Any]) -> str:
@@ -91,14 +99,18 @@ def deployments_command() -> click.Command:
     )
     @click.option(
         "--url",
-        default=lambda: os.environ.get("LOCKGATE_URL", DEFAULT_URL),
+        default=default_url,
         show_default=f"$LOCKGATE_URL or {DEFAULT_URL}",
         help="The gateway's base URL.",
     )
-    @click.option("--admin-key", default=None, help="An admin key [default: $LOCKGATE_ADMIN_KEY].")
+    @click.option(
+        "--admin-key",
+        "key",
+        help="Admin key [default: $LOCKGATE_ADMIN_KEY or .lockgate/admin-key].",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON rows.")
-    def deployments(url: str, admin_key: str | None, as_json: bool) -> None:
-        rows = fetch(url, _admin_key(admin_key))
+    def deployments(url: str, key: str | None, as_json: bool) -> None:
+        rows: list[dict[str, Any]] = get_json(url, "/deployments", admin_key(key))["data"]
         if as_json:
             click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
             return
