@@ -31,12 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lockgate.errors import (
-    GatewayError,
-    NoDeploymentAvailable,
-    UpstreamError,
-    UpstreamStatusError,
-)
+from lockgate.errors import GatewayError, UpstreamError, UpstreamStatusError
 from lockgate.pipeline.context import RequestContext
 from lockgate.routing.breaker import Breaker, BreakerBook
 from lockgate.routing.breaker_sync import BreakerSync
@@ -352,8 +347,9 @@ class Router:
         err = ctx.error
         ok: bool | None
         if isinstance(err, UpstreamError):
-            ok = False
-            stats.failed(now, err.message)
+            ok = not is_failure(err, pending.route.retry_on)
+            if not ok:
+                stats.failed(now, err.message)
             trace.add(pending.route.name, pending.target.key, "stream failed", err.message)
         elif err is None and not ctx.client_disconnected:
             ok = True
@@ -372,6 +368,3 @@ class Router:
         if isinstance(err, UpstreamStatusError):
             return err.upstream_status in route.retry_on
         return err.may_retry
-
-
-__all__ = ["FALLBACK_NO", "FALLBACK_YES", "Attempt", "NoDeploymentAvailable", "Router"]
