@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from lockgate.routing.report import DeploymentRow
 
 from .context import Caller
+from .openapi import errors
 
 DeploymentsReport = Callable[[], list[DeploymentRow]]
 
@@ -75,6 +76,6 @@ class DeploymentList(BaseModel):
 
 
 def add_deployment_routes(router: APIRouter, report: DeploymentsReport) -> None:
-    @router.get("/deployments", response_model=DeploymentList)
+    @router.get("/deployments", response_model=DeploymentList, responses=errors(401))
     async def list_deployments(caller: Caller) -> DeploymentList:
         return DeploymentList(data=[DeploymentOut.of(r) for r in report()])

@@ -458,9 +458,46 @@ class _RefChecker:
         for i, policy in enumerate(_list(self.data.get("policies"))):
             at = join_path(join_path(join_path("policies", i), "match"), "models")
             self.refs(at, _dict(_dict(policy).get("match")).get("models"), "models", "model")
+            route = _dict(policy).get("route")
+            if isinstance(route, dict):
+                self.check_route(join_path(join_path("policies", i), "route"), policy, route)
         for i, rule in enumerate(_list(_dict(self.data.get("alerts")).get("rules"))):
             at = join_path(join_path(join_path("alerts", "rules"), i), "models")
             self.refs(at, _dict(rule).get("models"), "models", "model")
+
+    def check_route(self, base: str, policy: dict[str, Any], route: dict[str, Any]) -> None:
+        self.ref(join_path(base, "model"), route.get("model"), "models", "model")
+        for i, share in enumerate(_list(route.get("split"))):
+            at = join_path(join_path(join_path(base, "split"), i), "model")
+            self.ref(at, _dict(share).get("model"), "models", "model")
+        wanted = [d for d in _list(route.get("deployments")) if isinstance(d, str)]
+        if not wanted:
+            return
+        at = join_path(base, "deployments")
+        matched = [m for m in _list(_dict(policy.get("match")).get("models")) if m in self.models]
+        if not matched:
+            message = "deployments needs match.models: the models whose deployments it names"
+            self.problems.append(Problem(at, None, message))
+            return
+        keys = {m: set(_deployment_keys(self.models[m])) for m in matched}
+        for i, key in enumerate(wanted):
+            if not any(key in ks for ks in keys.values()):
+                known = ", ".join(sorted(set().union(*keys.values())))
+                message = f"'{key}' is no deployment of the matched models (known: {known})"
+                self.problems.append(Problem(join_path(at, i), None, message))
+        for m, ks in keys.items():
+            if not ks & set(wanted):
+                message = f"model '{m}' has none of these deployments: it could not be served"
+                self.problems.append(Problem(at, None, message))
+
+
+def _deployment_keys(model: dict[str, Any]) -> list[str]:
+    """``provider/model`` of each deployment: how routing and the admin API name them."""
+    out = []
+    for dep in _list(model.get("deployments")):
+        d = _dict(dep)
+        out.append(f"{d.get('provider')}/{d.get('model')}")
+    return out
 
 
 def _reference_problems(data: Mapping[str, object]) -> list[Problem]:

@@ -405,6 +405,33 @@ class PolicyMatch(Strict):
     ips: list[Network] = Field(default_factory=list)
 
 
+class RouteShare(Strict):
+    model: str
+    weight: float = Field(gt=0)
+
+
+class RouteSpec(Strict):
+    """``route:`` of a policy: where the requests its ``match`` covers are served, when
+    ``when`` holds (always without it). Exactly one of ``model`` (another model serves),
+    ``deployments`` (only these ``provider/model`` deployments of the requested model serve)
+    or ``split`` (a weighted share per model, sticky per ``sticky``: a canary)."""
+
+    when: CelCondition | None = None
+    model: str | None = None
+    deployments: list[str] = Field(default_factory=list)
+    split: list[RouteShare] = Field(default_factory=list)
+    sticky: Literal["key", "app", "tenant", "user"] = "key"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RouteSpec:
+        given = [k for k in ("model", "deployments", "split") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of model, deployments or split")
+        if "sticky" in self.model_fields_set and not self.split:
+            raise ValueError("sticky applies to a split only")
+        return self
+
+
 class PolicyRule(Strict):
     name: str
     match: PolicyMatch | None = None
@@ -413,6 +440,7 @@ class PolicyRule(Strict):
     limits: list[Limit] = Field(default_factory=list)
     deny_ips: list[Network] = Field(default_factory=list)
     allow_ips: list[Network] = Field(default_factory=list)
+    route: RouteSpec | None = None  # conditional routing and canaries (routing/rules.py)
 
 
 def _event_pattern(value: str) -> str:

@@ -19,7 +19,9 @@ from lockgate.policies.jwt import JwtAuthenticator
 from lockgate.policies.limits import LimitsPolicy
 from lockgate.policies.mtls import MtlsAuthenticator
 from lockgate.policies.payloads import PayloadCapture
+from lockgate.policies.route import RoutePolicy
 from lockgate.policies.rules import compile_rule
+from lockgate.routing.rules import compile_routes
 
 if TYPE_CHECKING:
     from lockgate.runtime import Runtime
@@ -43,6 +45,9 @@ def build_policies(runtime: Runtime) -> list[Policy]:
     late = tuple(r for r in rules if r.allow_if or r.deny_if or not r.early)
     if late:
         policies.append(AccessRules(late, addresses))
+    routes = compile_routes(config, runtime.models)
+    if routes:
+        policies.append(RoutePolicy(routes))
     limits = runtime.limits
     if limits:
         policies.append(
