@@ -237,3 +237,19 @@ async def test_concurrency_gates_are_gauged(inproc: Start) -> None:
         text = (await gw.client.get("/metrics")).text
         assert sample(text, "lockgate_model_in_flight", model="m") == 0
         assert sample(text, "lockgate_model_queue_depth", model="m") == 0
+
+
+async def test_with_tracing_the_serving_router_keeps_its_own_state(
+    inproc: Start, redis_url: str
+) -> None:
+    """The tracing wrapper forwards the router's lifecycle: breaker sync and health checks
+    belong to the router that serves, not to the wrapper."""
+    from lockgate.observability.tracing import TracingRouter
+
+    doc = config(tracing={"endpoint": "http://127.0.0.1:9/v1/traces"})
+    doc["state"] = redis_url
+    async with inproc(doc) as gw:
+        wrapper = gw.gw.router
+        assert isinstance(wrapper, TracingRouter)
+        assert wrapper._inner.sync is not None  # started on the inner router
+        assert "sync" not in vars(wrapper)

@@ -204,3 +204,12 @@ async def test_a_stopped_store_fails_no_request_and_loses_no_record(inproc: Star
         r = await gw.client.get("/admin/v1/usage", headers=admin(), params={"group_by": "tenant"})
         assert r.json()["rows"][0]["requests"] == 20
         assert writer.total_dropped == 0 and writer.written == writer.kept == 20
+
+
+@pytest.mark.parametrize("path", ["/admin/v1/audit", "/admin/v1/usage", "/admin/v1/requests"])
+async def test_an_out_of_range_cursor_is_a_400(inproc: Start, path: str) -> None:
+    doc = {**CONFIG, "server": {"admin_keys": [ADMIN]}}
+    async with inproc(doc) as gw:
+        for cursor in ("36893488147419103232", "-5", "x"):
+            r = await gw.client.get(path, params={"cursor": cursor}, headers=admin())
+            assert r.status_code == 400, (path, cursor, r.text)

@@ -105,6 +105,9 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+MAX_CURSOR = 2**62  # cursors are positions in a table: a database integer holds them
+
+
 def respond(
     request: Request, fmt: str | None, rows: list[dict[str, Any]], cursor: str | None
 ) -> Any:
@@ -142,7 +145,9 @@ def add_analytics_routes(router: APIRouter) -> None:
         try:
             offset = int(cursor) if cursor else 0
         except ValueError:
-            raise InvalidRequest("cursor is not one this API returned", param="cursor") from None
+            offset = -1
+        if not 0 <= offset <= MAX_CURSOR:
+            raise InvalidRequest("cursor is not one this API returned", param="cursor")
         query = UsageQuery(
             start=start,
             end=end,
@@ -203,7 +208,7 @@ def add_analytics_routes(router: APIRouter) -> None:
         actor_type: Annotated[str | None, Query(pattern="^(admin|policy)$")] = None,
         action: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        cursor: Annotated[int | None, Query(ge=1)] = None,
+        cursor: Annotated[int | None, Query(ge=1, le=MAX_CURSOR)] = None,
         format: Format = None,
     ) -> Any:
         """Admin actions (who, what, before, after, when) and policy denials, newest first."""

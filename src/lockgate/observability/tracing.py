@@ -31,7 +31,9 @@ from lockgate.usage.record import Expanded
 
 if TYPE_CHECKING:
     from lockgate.pipeline.context import RequestContext
-    from lockgate.runtime import ModelRoute, Target
+    from lockgate.routing.report import DeploymentRow
+    from lockgate.runtime import ModelRoute, Runtime, Target
+    from lockgate.services import Services
 
 T = TypeVar("T")
 OPERATIONS = {"chat": "chat", "embeddings": "embeddings", "count_tokens": "count_tokens"}
@@ -306,5 +308,23 @@ class TracingRouter(Router):
     async def run(self, ctx: RequestContext, first: ModelRoute, attempt: Attempt[T]) -> T:
         return await self._inner.run(ctx, first, self._tracer.traced(ctx, attempt))
 
+    # Router's own methods would run on this wrapper and keep state (breaker sync, health)
+    # here instead of on the router that serves: every one of them is forwarded.
+
+    async def start(self, services: Services, runtime: Runtime) -> None:
+        await self._inner.start(services, runtime)
+
+    def configure(self, runtime: Runtime) -> None:
+        self._inner.configure(runtime)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def stream_ended(self, ctx: RequestContext) -> None:
+        self._inner.stream_ended(ctx)
+
+    def deployments(self, runtime: Runtime) -> list[DeploymentRow]:
+        return self._inner.deployments(runtime)
+
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # everything else is the inner router's
+        return getattr(self._inner, name)  # attributes are the inner router's
