@@ -186,6 +186,7 @@ class Gateway:
 
     async def startup(self) -> None:
         await asyncio.to_thread(encoding)  # the tokenizer's vocabulary, once, off the loop
+        await self.runtime.pipeline.warm()  # local models, when guards or caches use them
         await asyncio.to_thread(self.store.migrate)
         if self.config.tenants:
             await asyncio.to_thread(self.store.seed_from_config, self.config.tenants)
@@ -221,6 +222,7 @@ class Gateway:
         await self.runtime.aclose()
         await self.upstream.aclose()
         await self.state.aclose()
+        self.services.ml.close()
         await asyncio.to_thread(self.store.close)
 
     async def apply_config(self, config: Config) -> None:
@@ -234,7 +236,9 @@ class Gateway:
                 )
             if before != after:
                 log.warning("config reload: '%s' changed; it takes effect after a restart", section)
-        self.runtime = Runtime(config, self.obs.client(self.upstream), self.services)
+        runtime = Runtime(config, self.obs.client(self.upstream), self.services)
+        await runtime.pipeline.warm()
+        self.runtime = runtime
         self.router.configure(self.runtime)
         self.alerts.configure(webhook_targets(config))
         self.obs.apply_config(config)

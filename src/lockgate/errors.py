@@ -6,6 +6,7 @@ Anthropic envelope, and whether routing may retry the attempt or fall back to an
 
     GatewayError                       status  retry  fallback
     ├── InvalidRequest                 400     no     no
+    │   └── ContentPolicyViolation     400     no     no     (a guard blocked the text)
     ├── AuthenticationFailed           401     no     no
     ├── PermissionDenied               403     no     no
     ├── NotFound                       404     no     no
@@ -20,6 +21,7 @@ Anthropic envelope, and whether routing may retry the attempt or fall back to an
         ├── UpstreamConnectError       502     yes    yes
         ├── UpstreamProtocolError      502     yes    yes
         ├── UpstreamTimeout            504     yes    yes
+        ├── ResponseFormatViolation    502     no     no     (the answer failed its schema)
         └── NoDeploymentAvailable      503     no     no     (breakers open, nothing to try)
 
 The message always says which policy or component decided, in words a developer can act on.
@@ -88,6 +90,13 @@ class InvalidRequest(GatewayError):
     status = 400
     openai_type = "invalid_request_error"
     anthropic_type = "invalid_request_error"
+
+
+class ContentPolicyViolation(InvalidRequest):
+    """A guard blocked the prompt or the response; the message names the policy and the guard,
+    never the text that matched."""
+
+    default_code = "content_policy_violation"
 
 
 class AuthenticationFailed(GatewayError):
@@ -180,6 +189,15 @@ class UpstreamProtocolError(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     default_code = "upstream_timeout"
+
+
+class ResponseFormatViolation(UpstreamError):
+    """The model's answer does not match the request's ``response_format`` schema, also after
+    the schema guard's one repair request."""
+
+    default_code = "response_format_violation"
+    retryable = False
+    fallback = False
 
 
 class NoDeploymentAvailable(UpstreamError):

@@ -10,14 +10,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lockgate.alerts import AlertDispatcher
 from lockgate.identity.index import KeyIndex
 from lockgate.limits.counters import Counters
 from lockgate.limits.gate import PriorityGate
 from lockgate.limits.memory import MemoryCounters
+from lockgate.ml.hub import ModelHub
 from lockgate.policies.authn import KeyLookup
 from lockgate.state import MemoryState, StateBackend
+
+if TYPE_CHECKING:
+    from lockgate.cache.semantic import SemanticIndexes
+    from lockgate.cache.store import ResponseStore
 
 
 def _no_keys() -> KeyLookup:
@@ -33,3 +39,7 @@ class Services:
     counters: Counters = field(default_factory=MemoryCounters)  # limit counters
     key_prefix: str = "lg:"  # of every key Lockgate writes in the state backend
     gates: dict[str, PriorityGate] = field(default_factory=dict)  # max_in_flight, per model
+    # Response cache and local models, created on first use by a config that needs them:
+    cache: ResponseStore | None = None
+    semantic: SemanticIndexes | None = None
+    ml: ModelHub = field(default_factory=ModelHub)

@@ -310,6 +310,24 @@ class CircuitBreakerConfig(Strict):
     probes: int = Field(default=3, ge=1)
 
 
+CacheScope = Literal["tenant", "app", "key", "global"]
+
+
+class CacheConfig(Strict):
+    """A model's response cache (SPEC 4b); the policy is ``lockgate.cache.policy``."""
+
+    mode: Literal["exact", "semantic"]
+    ttl: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 600.0
+    scope: CacheScope = "tenant"
+    threshold: float | None = Field(default=None, gt=0, le=1)  # semantic only
+
+    @model_validator(mode="after")
+    def _semantic_only(self) -> CacheConfig:
+        if self.threshold is not None and self.mode != "semantic":
+            raise ValueError("threshold applies to mode semantic only")
+        return self
+
+
 class ModelConfig(Strict):
     deployments: list[Deployment] = Field(min_length=1)
     kind: Literal["chat", "embedding"] | None = None  # None: serves the route it is called on
@@ -323,6 +341,7 @@ class ModelConfig(Strict):
     fallbacks: list[str] = Field(default_factory=list)
     max_in_flight: int | None = Field(default=None, gt=0)
     queue_timeout: Seconds = 10.0
+    cache: CacheConfig | None = None
 
 
 # --- plans, roles, tenants, policies -------------------------------------------------------
@@ -432,6 +451,48 @@ class RouteSpec(Strict):
         return self
 
 
+def _pattern(value: str) -> str:
+    from lockgate.guards.patterns import check_pattern
+
+    check_pattern(value)
+    return value
+
+
+Pattern = Annotated[str, AfterValidator(_pattern)]
+GuardType = Literal["pii", "secrets", "prompt_injection", "deny", "schema"]
+
+
+class GuardConfig(Strict):
+    """One guard of a policy (SPEC 4b); which keys each ``type`` takes is checked below and
+    the guard is compiled by ``lockgate.guards.spec``."""
+
+    type: GuardType
+    name: str | None = None  # in messages and records; default: the type
+    on: list[Literal["input", "output"]] | None = Field(default=None, min_length=1)
+    action: Literal["block", "redact", "flag"] = "block"
+    entities: list[str] | None = None  # pii, secrets: a subset of the known kinds
+    custom: dict[str, Pattern] = Field(default_factory=dict)  # pii: NAME -> regex
+    phone_region: str = "US"  # pii: region of phone numbers written without +country
+    patterns: list[Pattern] = Field(default_factory=list)  # deny
+    threshold: float = Field(default=0.8, gt=0, le=1)  # prompt_injection
+
+    @model_validator(mode="after")
+    def _keys_of_type(self) -> GuardConfig:
+        from lockgate.guards.patterns import guard_problems
+
+        problem = guard_problems(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def sides(self) -> frozenset[str]:
+        """Where the guard runs: ``on``, else output for schema and input for the rest."""
+        if self.on is not None:
+            return frozenset(self.on)
+        return frozenset({"output" if self.type == "schema" else "input"})
+
+
 class PolicyRule(Strict):
     name: str
     match: PolicyMatch | None = None
@@ -441,6 +502,7 @@ class PolicyRule(Strict):
     deny_ips: list[Network] = Field(default_factory=list)
     allow_ips: list[Network] = Field(default_factory=list)
     route: RouteSpec | None = None  # conditional routing and canaries (routing/rules.py)
+    guards: list[GuardConfig] = Field(default_factory=list)
 
 
 def _event_pattern(value: str) -> str:

@@ -10,6 +10,7 @@ from lockgate.wire.types import ChatRequest, EmbeddingRequest, Usage
 
 if TYPE_CHECKING:
     from lockgate.errors import GatewayError
+    from lockgate.guards.decisions import GuardDecision
     from lockgate.identity.principal import Principal
     from lockgate.observability.tracing import RequestTrace
     from lockgate.pipeline.policy import Policy
@@ -52,6 +53,7 @@ class RequestContext:
     decided_by: str | None = None  # the policy that rejected or answered the request
     cache: str | None = None  # hit | miss | bypass, on routes whose model caches
     cache_saved_tokens: int = 0  # tokens a cache hit did not spend upstream
+    guard_decisions: tuple[GuardDecision, ...] = ()  # blocks, redactions, flags (no text)
     first_token_at: float | None = None
     finished_at: float | None = None
     # Monotonic span of the upstream work: routing (attempts, backoffs) to the last byte.

@@ -40,8 +40,9 @@ class Phase(IntEnum):
     AUTHN = 10
     AUTHZ = 20
     ADMIT = 30  # limits, quotas, budgets
+    GUARD_INPUT = 35  # input guards: before the cache, so keys are over the redacted prompt
     CACHE = 40
-    GUARD = 50
+    GUARD = 50  # output guards: their response hooks run before the cache stores
 
 
 @dataclass(slots=True)

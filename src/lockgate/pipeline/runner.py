@@ -39,6 +39,13 @@ class Pipeline:
             if inspect.iscoroutinefunction(getattr(p, "on_complete", None))
         }
 
+    async def warm(self) -> None:
+        """Let policies load what they need before traffic arrives (local models)."""
+        for policy in self.policies:
+            warm = getattr(policy, "warm", None)
+            if warm is not None:
+                await warm()
+
     async def authenticate(self, ctx: RequestContext) -> Reply | None:
         """The AUTHN phase alone: it runs before the body is read or decoded."""
         return await self._run(ctx, self._authn)

@@ -14,6 +14,7 @@ from lockgate.policies.access import ModelAccess
 from lockgate.policies.authn import Authn
 from lockgate.policies.concurrency import ConcurrencyPolicy
 from lockgate.policies.conditions import AccessRules
+from lockgate.policies.guarded import guard_and_cache_policies
 from lockgate.policies.ip import ClientAddress, IpAccess
 from lockgate.policies.jwt import JwtAuthenticator
 from lockgate.policies.limits import LimitsPolicy
@@ -60,4 +61,5 @@ def build_policies(runtime: Runtime) -> list[Policy]:
     payloads = runtime.config.observability.payloads
     if payloads.tenants:
         policies.append(PayloadCapture(payloads.tenants, int(payloads.max_bytes)))
+    policies.extend(guard_and_cache_policies(runtime))
     return policies
