@@ -33,7 +33,7 @@ from lockgate.wire.types import ChatRequest, ChatResponse, Chunk, EmbeddingRespo
 
 HEADER = b"x-lockgate-cache"
 HIT = [(HEADER, b"hit")]
-DEFAULT_THRESHOLD = 0.95  # precision >= 0.98 on bench/data/paraphrases.jsonl (bench/RESULTS.md)
+DEFAULT_THRESHOLD = 0.88  # precision 1.0 on bench/data/paraphrases.jsonl (bench/RESULTS.md)
 CACHED_ROUTES = frozenset({"chat", "embeddings"})
 
 
@@ -52,6 +52,7 @@ class Miss:
     collector: Collector | None = None
     response: ChatResponse | EmbeddingResponse | None = None
     vector: Vectors | None = None
+    text: str = ""
     context: str = ""
     index: str = ""
 
@@ -132,7 +133,7 @@ class CachePolicy:
             await self._prepare_semantic(ctx, miss, scope, route.name, fingerprint)
             if lookup and miss.vector is not None:
                 near = await self._semantic.search(
-                    miss.index, miss.vector, miss.context, cache.threshold, self._clock()
+                    miss.index, miss.vector, miss.text, miss.context, cache.threshold, self._clock()
                 )
                 if near is not None:
                     data = await self._store.get(near[1].key)
@@ -169,6 +170,7 @@ class CachePolicy:
         if len(ids) > MAX_TOKENS - 2:
             return  # too long to embed whole: exact matching only
         miss.vector = (await self._hub.run(lambda: embedder.embed_ids([ids])))[0]
+        miss.text = text
         miss.context = keys.context_key(req, fingerprint)
         miss.index = f"{self._prefix}{scope}:{model}:semantic"
 
@@ -205,7 +207,7 @@ class CachePolicy:
         await self._store.set(state.key, data, state.cache.ttl)
         if state.vector is not None:
             now = self._clock()
-            entry = Entry(state.context, state.key, now + state.cache.ttl)
+            entry = Entry(state.context, state.key, now + state.cache.ttl, state.text)
             await self._semantic.add(state.index, state.vector, entry, now)
 
 

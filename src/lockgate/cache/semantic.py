@@ -16,6 +16,7 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from lockgate.cache.lexical import content_words
 from lockgate.cache.vectors import Entry, VectorIndex
 from lockgate.ml.embedder import Vectors
 
@@ -44,12 +45,12 @@ class SemanticIndexes:
         return index
 
     async def search(
-        self, name: str, vector: Vectors, context: str, threshold: float, now: float
+        self, name: str, vector: Vectors, text: str, context: str, threshold: float, now: float
     ) -> tuple[float, Entry] | None:
         index = self._index(name)
         if self._client is not None:
             await self._sync(name, index, now)
-        return index.search(vector, context, threshold, now)
+        return index.search(vector, context, threshold, now, words=content_words(text))
 
     async def add(self, name: str, vector: Vectors, entry: Entry, now: float) -> None:
         if self._client is None:
@@ -60,6 +61,7 @@ class SemanticIndexes:
             "c": entry.context,
             "k": entry.key,
             "e": repr(entry.expires),
+            "t": entry.text,
         }
         try:
             await self._client.xadd(name, fields, maxlen=LOG_MAXLEN, approximate=True)  # type: ignore[arg-type]
@@ -78,7 +80,9 @@ class SemanticIndexes:
                 )
                 for stream_id, f in rows:
                     vector = np.frombuffer(f[b"v"], dtype=np.float32)
-                    entry = Entry(f[b"c"].decode(), f[b"k"].decode(), float(f[b"e"]))
+                    entry = Entry(
+                        f[b"c"].decode(), f[b"k"].decode(), float(f[b"e"]), f[b"t"].decode()
+                    )
                     if entry.expires > now:
                         index.add(vector, entry, now)
                     last = stream_id

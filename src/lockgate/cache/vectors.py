@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from lockgate.cache.lexical import content_words, swapped
 from lockgate.ml.embedder import DIM, Vectors
 
 HNSW_M = 32
@@ -26,6 +27,7 @@ class Entry:
     context: str
     key: str
     expires: float
+    text: str  # the embedded question, for the lexical veto
 
 
 def _hnsw() -> Any:
@@ -56,9 +58,16 @@ class VectorIndex:
         self._entries.append(entry)
 
     def search(
-        self, vector: Vectors, context: str, threshold: float, now: float, k: int = 8
+        self,
+        vector: Vectors,
+        context: str,
+        threshold: float,
+        now: float,
+        k: int = 8,
+        words: frozenset[str] | None = None,
     ) -> tuple[float, Entry] | None:
-        """The most similar live entry of the same context at or above ``threshold``."""
+        """The most similar live entry of the same context at or above ``threshold`` (and,
+        given ``words``, not a question with a word swapped: ``lexical.swapped``)."""
         if not self._entries:
             return None
         sims, ids = self._index.search(vector.reshape(1, DIM).astype(np.float32), k)
@@ -66,8 +75,11 @@ class VectorIndex:
             if i < 0 or sim < threshold:
                 break
             e = self._entries[i]
-            if e.context == context and e.expires > now:
-                return float(sim), e
+            if e.context != context or e.expires <= now:
+                continue
+            if words is not None and swapped(words, content_words(e.text)):
+                continue
+            return float(sim), e
         return None
 
     def _rebuild(self, now: float) -> None:
