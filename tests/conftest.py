@@ -152,3 +152,21 @@ def inproc(tmp_path: Any) -> Callable[..., AbstractAsyncContextManager[InProc]]:
             await gw.shutdown()
 
     return start
+
+
+# --- local models ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ml_models() -> Iterator[Any]:
+    """The embedder and the injection classifier, loaded once for the whole session; every
+    gateway started meanwhile gets these instead of loading its own."""
+    from lockgate.ml import hub
+
+    loaded = hub.load_models()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(hub, "load_models", lambda: loaded)
+    try:
+        yield loaded
+    finally:
+        patch.undo()

@@ -1,12 +1,14 @@
 """jailguard's prompt-injection classifier (384 → 256 → 128 → 1 MLP) over MiniLM embeddings.
 
-Texts longer than the classifier's 128-token window are scored window by window (with an
-overlap, so a phrase cut by one boundary is whole in the next); the text's score is the
-highest.
+A text longer than one window is cut at sentence ends and each sentence is scored alone (a
+sentence longer than ``PACK`` word pieces in ``PACK``-piece slices): the classifier was
+trained on short prompts, and one benign sentence next to "ignore all previous instructions"
+already lowers its score from 0.999 to 0.04. The text's score is its highest sentence's.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,8 +16,9 @@ import numpy as np
 from lockgate.ml.assets import Assets
 from lockgate.ml.embedder import WINDOW, Embedder, Vectors
 
-STRIDE = 96  # window starts, in word pieces; WINDOW - 2 - STRIDE pieces overlap
-MAX_WINDOWS = 64  # ~6k word pieces scored per text; beyond, the last windows are kept
+PACK = 64  # word pieces per window of a long sentence
+MAX_WINDOWS = 96  # ~6k word pieces scored per text; beyond, the last windows are kept
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 class InjectionClassifier:
@@ -36,12 +39,15 @@ class InjectionClassifier:
         return [float(p) for p in 1.0 / (1.0 + np.exp(-z))]
 
     def windows(self, text: str) -> list[list[int]]:
-        ids = self._embedder.token_ids(text)
-        size = WINDOW - 2
-        if len(ids) <= size:
+        tokens = self._embedder.token_ids
+        ids = tokens(text)
+        if len(ids) <= WINDOW - 2:
             return [ids]
-        starts = list(range(0, len(ids) - size + STRIDE, STRIDE))[-MAX_WINDOWS:]
-        return [ids[s : s + size] for s in starts]
+        out: list[list[int]] = []
+        for sentence in _SENTENCE.split(text):
+            piece = tokens(sentence)
+            out.extend(piece[i : i + PACK] for i in range(0, len(piece), PACK))
+        return out[-MAX_WINDOWS:]
 
     def score(self, texts: Sequence[str]) -> list[float]:
         """The injection probability of each text (0 for an empty one)."""
