@@ -20,7 +20,7 @@ policies:
   - name: pii-eu
     match: {tenants: [acme]}
     guards:
-      - {type: pii, on: [input, output], action: redact, entities: [email, phone, credit_card, iban, ssn, ip_address]}
+      - {type: pii, on: [input, output], action: redact}
       - {type: secrets, on: [input], action: block}
       - {type: deny, on: [input, output], patterns: ['(?i)project\\s+falcon'], action: block}
 """
