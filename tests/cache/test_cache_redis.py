@@ -52,3 +52,35 @@ async def test_an_answer_stored_by_one_gateway_is_a_hit_on_another(
         assert stored.decode().startswith(prefix + "c:{t:acme}:chat:")
         assert 0 < await client.pttl(stored) <= 30_000
         await client.aclose()
+
+
+async def test_semantic_entries_reach_every_gateway(
+    inproc: Any, redis_url: str, prefix: str, ml_models: Any
+) -> None:
+    doc = {
+        **CONFIG,
+        "state": redis_url,
+        "models": {
+            "chat": {
+                "deployments": [{"provider": "demo", "model": "x"}],
+                "cache": {"mode": "semantic", "ttl": "30s"},
+            }
+        },
+    }
+
+    def ask(text: str) -> dict[str, Any]:
+        return {"model": "chat", "messages": [{"role": "user", "content": text}]}
+
+    async with inproc(doc, key_prefix=prefix) as one, inproc(doc, key_prefix=prefix) as two:
+        key = await one.key()
+        await two.gw.refresher.refresh_now()
+        auth = {"authorization": f"Bearer {key}"}
+        r = await one.client.post(
+            "/v1/chat/completions", json=ask("How many days are in a leap year?"), headers=auth
+        )
+        assert r.headers["x-lockgate-cache"] == "miss"
+        await one.gw.finalizer.drain()
+        r = await two.client.post(
+            "/v1/chat/completions", json=ask("A leap year has how many days?"), headers=auth
+        )
+        assert r.headers["x-lockgate-cache"] == "hit"
