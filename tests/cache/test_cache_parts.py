@@ -92,7 +92,7 @@ def test_the_lexical_veto() -> None:
         return swapped(content_words(a), content_words(b))
 
     assert differ(
-        "What time does the store open on Sundays?", "What time does it close on Sundays?"
+        "What time does the store open on Sundays?", "What time does the store close on Sundays?"
     )
     assert differ("What is the capital of France?", "What is the capital of Germany?")
     assert not differ("How do I reset my password?", "What are the steps to reset my password?")
