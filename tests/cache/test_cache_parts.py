@@ -94,6 +94,6 @@ def test_the_lexical_veto() -> None:
     assert differ(
         "What time does the store open on Sundays?", "What time does the store close on Sundays?"
     )
-    assert differ("What is the capital of France?", "What is the capital of Germany?")
+    assert differ("How do I enable two-factor login?", "How do I disable two-factor login?")
     assert not differ("How do I reset my password?", "What are the steps to reset my password?")
     assert not differ("How many days are in a leap year?", "A leap year has how many days?")
