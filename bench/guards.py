@@ -17,6 +17,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -178,10 +179,92 @@ def index() -> None:
     )
 
 
+PIPELINE_VARIANTS: dict[str, dict[str, Any]] = {
+    "no guards, no cache": {},
+    "guards configured for another tenant": {
+        "policies": [
+            {
+                "name": "pii",
+                "match": {"tenants": ["someone-else"]},
+                "guards": [{"type": "pii", "action": "redact"}, {"type": "secrets"}],
+            }
+        ]
+    },
+    "pii redact + secrets block on this tenant (clean prompt)": {
+        "policies": [
+            {"name": "pii", "guards": [{"type": "pii", "action": "redact"}, {"type": "secrets"}]}
+        ]
+    },
+}
+
+
+async def _admit_us(extra: dict[str, Any], n: int) -> float:
+    import tempfile
+
+    from admission import context  # bench/admission.py: the data plane's way of calling it
+
+    from lockgate.app import Gateway
+    from lockgate.config.models import Config
+    from lockgate.wire import openai
+
+    with tempfile.TemporaryDirectory() as tmp:
+        doc = {
+            "version": 1,
+            "storage": f"sqlite:///{tmp}/a.db",
+            "providers": {"demo": {"type": "mock"}},
+            "models": {"bench-chat": {"deployments": [{"provider": "demo", "model": "m"}]}},
+            **extra,
+        }
+        gw = Gateway(Config.model_validate(doc))
+        await gw.startup()
+        try:
+            gw.store.create_tenant("bench")
+            key = gw.store.create_key(gw.store.create_app("bench", "bench").id).secret
+            await gw.refresher.refresh_now()
+            text = "Please summarise the attached meeting notes about the Q3 roadmap. " * 5
+            req = openai.decode_chat_request(
+                {"model": "bench-chat", "messages": [{"role": "user", "content": text}]}
+            )
+            runs = []
+            for _ in range(5):
+                t0 = time.process_time()
+                for i in range(n):
+                    ctx = context(gw, key, i)
+                    await gw.runtime.pipeline.authenticate(ctx)
+                    ctx.model, ctx.chat = req.model, req
+                    await gw.runtime.pipeline.admit(ctx)
+                runs.append((time.process_time() - t0) / n * 1e6)
+            return statistics.median(runs)
+        finally:
+            await gw.shutdown()
+
+
+def pipeline() -> None:
+    import asyncio
+
+    print("### What a request pays in the pipeline (admission CPU, µs per request)\n")
+    print("| config | round 1 | round 2 | round 3 | median |")
+    print("|---|---:|---:|---:|---:|")
+    results: dict[str, list[float]] = {k: [] for k in PIPELINE_VARIANTS}
+    for _ in range(3):  # alternate the variants, three rounds
+        for name, extra in PIPELINE_VARIANTS.items():
+            results[name].append(asyncio.run(_admit_us(extra, 5000)))
+    for name, runs in results.items():
+        cells = " | ".join(f"{r:.1f}" for r in runs)
+        print(f"| {name} | {cells} | {statistics.median(runs):.1f} |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="semantic,injection,cost,index")
-    sections = {"semantic": semantic, "injection": injection, "cost": cost, "index": index}
+    parser.add_argument("--only", default="semantic,injection,cost,index,pipeline")
+    sections = {
+        "semantic": semantic,
+        "injection": injection,
+        "cost": cost,
+        "index": index,
+        "pipeline": pipeline,
+    }
     for name in parser.parse_args().only.split(","):
         sections[name]()
 

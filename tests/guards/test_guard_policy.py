@@ -175,3 +175,16 @@ async def test_schema_is_repaired_once_then_502(inproc: Any, upstream: Upstream)
         assert orjson.loads(r.json()["choices"][0]["message"]["content"]) == {"n": 3}
         assert seen[-1].guard_decisions[0].action == "repair"
         assert seen[-1].usage == Usage(10, 10)  # both calls are accounted for
+
+
+async def test_embedding_inputs_are_redacted_before_the_provider(
+    inproc: Any, upstream: Upstream
+) -> None:
+    doc = config(upstream, [{"type": "pii", "action": "redact", "entities": ["email"]}])
+    doc["models"]["emb"] = {"kind": "embedding", "deployments": [{"provider": "oai", "model": "e"}]}
+    async with inproc(doc) as gw:
+        auth = {"authorization": f"Bearer {await gw.key()}"}
+        payload = {"model": "emb", "input": ["write to ann@example.com", "nothing here"]}
+        r = await gw.client.post("/v1/embeddings", json=payload, headers=auth)
+        assert r.status_code == 200
+        assert upstream.last_body()["input"] == ["write to [REDACTED:EMAIL]", "nothing here"]

@@ -54,10 +54,11 @@ class InputGuards:
             if changed:
                 ctx.chat = with_segments(ctx.chat, changed)
         elif ctx.embedding is not None:
-            segments = [
-                Segment(("input", i, 0), "user", t) for i, t in enumerate(ctx.embedding.inputs)
-            ]
-            changed = await self._scan(ctx, found.input, segments)
+            # Documents to embed are data, not instructions: no prompt-injection scoring.
+            guards = tuple(g for g in found.input if g.type != "prompt_injection")
+            inputs = ctx.embedding.inputs
+            segments = [Segment(("input", i, 0), "user", t) for i, t in enumerate(inputs)]
+            changed = await self._scan(ctx, guards, segments)
             if changed:
                 ctx.embedding = replace(ctx.embedding, inputs=[s.text for s in segments])
 
