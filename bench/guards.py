@@ -160,9 +160,13 @@ def index() -> None:
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     idx = VectorIndex(capacity=n + 1)
     t0 = time.perf_counter()
-    for i in range(n):
-        idx.add(vecs[i], Entry("c", str(i), 1e18, ""), 0.0)
+    idx.extend(vecs, [Entry("c", str(i), 1e18, "") for i in range(n)], 0.0)
     build = time.perf_counter() - t0
+    single = vecs[:1000] * -1.0
+    t0 = time.perf_counter()
+    for i in range(len(single)):
+        idx.add(single[i], Entry("c", f"s{i}", 1e18, ""), 0.0)
+    add_us = (time.perf_counter() - t0) / len(single) * 1e6
     queries = (
         vecs[rng.integers(0, n, 200)] + rng.standard_normal((200, 384)).astype(np.float32) * 0.01
     )
@@ -175,7 +179,7 @@ def index() -> None:
     per = (time.perf_counter() - t0) / len(queries) * 1e6
     print(f"### Vector index at {n:,} entries (HNSW M=32, efSearch=64)\n")
     print(
-        f"Built in {build:.1f} s ({build / n * 1e6:.0f} µs per add); search {per:.0f} µs per query (incl. the Python wrapper), recall@1 vs brute force {found / len(queries):.3f}.\n"
+        f"Built in {build:.1f} s in one batch; one more entry (as the cache adds them) {add_us:.0f} µs; search {per:.0f} µs per query (incl. the Python wrapper), recall@1 vs brute force {found / len(queries):.3f}.\n"
     )
 
 

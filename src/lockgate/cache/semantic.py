@@ -78,14 +78,17 @@ class SemanticIndexes:
                     list[tuple[bytes, dict[bytes, bytes]]],
                     await self._client.xrange(name, min=start, max="+", count=SYNC_BATCH),
                 )
+                vectors, entries = [], []
                 for stream_id, f in rows:
-                    vector = np.frombuffer(f[b"v"], dtype=np.float32)
                     entry = Entry(
                         f[b"c"].decode(), f[b"k"].decode(), float(f[b"e"]), f[b"t"].decode()
                     )
                     if entry.expires > now:
-                        index.add(vector, entry, now)
+                        vectors.append(np.frombuffer(f[b"v"], dtype=np.float32))
+                        entries.append(entry)
                     last = stream_id
+                if entries:
+                    index.extend(np.stack(vectors), entries, now)
                 if len(rows) < SYNC_BATCH:
                     break
         except (RedisError, OSError) as err:

@@ -33,6 +33,7 @@ class Entry:
 def _hnsw() -> Any:
     import faiss
 
+    faiss.omp_set_num_threads(1)  # one query at a time: threads only add contention
     index = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efSearch = EF_SEARCH
     index.hnsw.efConstruction = EF_CONSTRUCTION
@@ -56,6 +57,15 @@ class VectorIndex:
         self._index.add(row)
         self._vectors.append(row[0])
         self._entries.append(entry)
+
+    def extend(self, vectors: Vectors, entries: list[Entry], now: float) -> None:
+        """Add many at once (HNSW builds faster in batches)."""
+        if len(self._entries) + len(entries) > self._capacity:
+            self._rebuild(now)
+        rows = vectors.reshape(-1, DIM).astype(np.float32)
+        self._index.add(rows)
+        self._vectors.extend(rows)
+        self._entries.extend(entries)
 
     def search(
         self,
