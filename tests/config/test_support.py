@@ -69,3 +69,14 @@ def test_a_provider_connection_cap_is_not_a_provider_setting() -> None:
         load_config_text(text, env={})
     [problem] = info.value.problems
     assert problem.path == "providers.demo.max_connections" and "unknown key" in problem.message
+
+
+def test_guards_on_a_policy_matching_ips_are_refused() -> None:
+    text = BASE + (
+        "policies:\n  - name: office\n    match: {ips: [10.0.0.0/8]}\n"
+        "    guards: [{type: secrets}]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env={})
+    [problem] = info.value.problems
+    assert problem.path == "policies[0].match.ips" and "guards" in problem.message

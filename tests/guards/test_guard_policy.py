@@ -188,3 +188,18 @@ async def test_embedding_inputs_are_redacted_before_the_provider(
         r = await gw.client.post("/v1/embeddings", json=payload, headers=auth)
         assert r.status_code == 200
         assert upstream.last_body()["input"] == ["write to [REDACTED:EMAIL]", "nothing here"]
+
+
+async def test_match_routes_and_tenant_qualified_apps(inproc: Any, upstream: Upstream) -> None:
+    guards = [{"type": "secrets", "action": "block"}]
+    doc = config(upstream, guards, routes=["messages"], apps=["acme/bot"])
+    async with inproc(doc) as gw:
+        acme = {"authorization": f"Bearer {await gw.key('acme', 'bot')}"}
+        other = {"authorization": f"Bearer {await gw.key('globex', 'bot')}"}
+        text = f"k {SECRET}"
+        r = await gw.client.post("/v1/messages", json=chat(text, "claude"), headers=acme)
+        assert r.status_code == 400  # the rule's route and app
+        r = await gw.client.post("/v1/chat/completions", json=chat(text), headers=acme)
+        assert r.status_code == 200  # another route
+        r = await gw.client.post("/v1/messages", json=chat(text, "claude"), headers=other)
+        assert r.status_code == 200  # an app of the same name in another tenant

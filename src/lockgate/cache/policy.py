@@ -29,6 +29,7 @@ from lockgate.ml.embedder import MAX_TOKENS, Vectors
 from lockgate.ml.hub import ModelHub
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Phase, Reply
+from lockgate.policies.values import operation
 from lockgate.wire.types import ChatRequest, ChatResponse, Chunk, EmbeddingResponse, TextPart, Usage
 
 HEADER = b"x-lockgate-cache"
@@ -114,11 +115,7 @@ class CachePolicy:
         if cache is None:
             return None
         lookup, store = _directive(ctx)
-        found = (
-            self._guards.for_request(p.tenant_name, p.app_name, route.name)
-            if self._guards
-            else None
-        )
+        found = self._guards.for_request(p.tenant_name, p.app_name, route.name, operation(ctx))
         fingerprint = found.fingerprint if found is not None else b""
         scope = keys.scope_id(cache.scope, p)
         if ctx.chat is not None:

@@ -22,3 +22,6 @@ def unsupported_settings(cfg: Config) -> Iterator[tuple[str, str]]:
         if rule.limits and rule.match is not None and rule.match.ips:
             at = join_path(join_path(join_path("policies", i), "match"), "ips")
             yield at, "match.ips on a policy with limits (use a limit with scope: ip)"
+        if rule.guards and rule.match is not None and rule.match.ips:
+            at = join_path(join_path(join_path("policies", i), "match"), "ips")
+            yield at, "match.ips on a policy with guards"

@@ -23,6 +23,7 @@ from lockgate.guards.texts import Segment, chat_segments, with_segments
 from lockgate.ml.hub import ModelHub
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.policy import Phase
+from lockgate.policies.values import operation
 from lockgate.wire.types import ChatResponse, Chunk, EmbeddingResponse
 
 INJECTION_ROLES = frozenset({"user", "tool"})
@@ -45,7 +46,7 @@ class InputGuards:
         p, route = ctx.principal, ctx.model_route
         if p is None or route is None:
             return
-        found = self._book.for_request(p.tenant_name, p.app_name, route.name)
+        found = self._book.for_request(p.tenant_name, p.app_name, route.name, operation(ctx))
         if found is None or not found.input:
             return
         if ctx.chat is not None:
@@ -123,7 +124,7 @@ class OutputGuards:
         p, route = ctx.principal, ctx.model_route
         if p is None or route is None or ctx.chat is None or ctx.route != "chat":
             return None
-        found = self._book.for_request(p.tenant_name, p.app_name, route.name)
+        found = self._book.for_request(p.tenant_name, p.app_name, route.name, operation(ctx))
         if found is None or not found.output:
             return None
         return OutputState(found.output, ctx.chat.response_format)

@@ -69,15 +69,17 @@ def compile_guard(policy: str, g: GuardConfig) -> Guard:
 @dataclass(frozen=True, slots=True)
 class _Rule:
     tenants: frozenset[str]
-    apps: frozenset[str]
+    apps: frozenset[str]  # app names, or "tenant/app"
     models: frozenset[str]
+    operations: frozenset[str]  # chat | messages | embeddings | count_tokens
     guards: tuple[tuple[Guard, frozenset[str], bytes], ...]
 
-    def applies(self, tenant: str, app: str, model: str) -> bool:
+    def applies(self, tenant: str, app: str, model: str, operation: str) -> bool:
         return (
             (not self.tenants or tenant in self.tenants)
-            and (not self.apps or app in self.apps)
+            and (not self.apps or app in self.apps or f"{tenant}/{app}" in self.apps)
             and (not self.models or model in self.models)
+            and (not self.operations or operation in self.operations)
         )
 
 
@@ -91,7 +93,9 @@ def _rule(name: str, match: PolicyMatch | None, guards: list[GuardConfig]) -> _R
         )
         for g in guards
     )
-    return _Rule(frozenset(m.tenants), frozenset(m.apps), frozenset(m.models), compiled)
+    return _Rule(
+        frozenset(m.tenants), frozenset(m.apps), frozenset(m.models), frozenset(m.routes), compiled
+    )
 
 
 class GuardBook:
@@ -99,7 +103,7 @@ class GuardBook:
 
     def __init__(self, config: Config) -> None:
         self._rules = tuple(_rule(r.name, r.match, r.guards) for r in config.policies if r.guards)
-        self._sets: dict[tuple[str, str, str], GuardSet | None] = {}
+        self._sets: dict[tuple[str, str, str, str], GuardSet | None] = {}
 
     def __bool__(self) -> bool:
         return bool(self._rules)
@@ -108,23 +112,25 @@ class GuardBook:
     def uses_classifier(self) -> bool:
         return any(g.type == "prompt_injection" for r in self._rules for g, _, _ in r.guards)
 
-    def for_request(self, tenant: str, app: str, model: str) -> GuardSet | None:
-        key = (tenant, app, model)
+    def for_request(self, tenant: str, app: str, model: str, operation: str) -> GuardSet | None:
+        """The guards of a caller's request; ``operation`` is the route as policies name it
+        (``lockgate.policies.values.operation``)."""
+        key = (tenant, app, model, operation)
         try:
             return self._sets[key]
         except KeyError:
             pass
         if len(self._sets) >= SET_CACHE_SIZE:
             self._sets.clear()
-        found = self._sets[key] = self._resolve(tenant, app, model)
+        found = self._sets[key] = self._resolve(*key)
         return found
 
-    def _resolve(self, tenant: str, app: str, model: str) -> GuardSet | None:
+    def _resolve(self, tenant: str, app: str, model: str, operation: str) -> GuardSet | None:
         inputs: list[Guard] = []
         outputs: list[Guard] = []
         digest = hashlib.blake2b(digest_size=16)
         for rule in self._rules:
-            if not rule.applies(tenant, app, model):
+            if not rule.applies(tenant, app, model, operation):
                 continue
             for guard, sides, settings in rule.guards:
                 digest.update(settings)
