@@ -95,7 +95,7 @@ def blocked(
 ) -> ContentPolicyViolation:
     """Record a block and build its 400: names the policy, the guard and what was found."""
     decide(ctx, guard, side, entities, score)
-    ctx.decided_by = guard.policy
+    ctx.decided_by = "guards"  # the pipeline policy; the decision names the config policy
     where = "the prompt" if side == "input" else "the response"
     if guard.type == "prompt_injection":
         what = f"looks like a prompt injection (score {score or 0:.2f} >= {guard.threshold:g})"

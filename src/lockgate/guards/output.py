@@ -182,7 +182,7 @@ async def _enforce_schema(
         return repaired
     again = problem if repaired is None else CHECKER.problem(fmt, repaired.text()) or problem
     decide(ctx, guard, "output", {"SCHEMA": 1})
-    ctx.decided_by = guard.policy
+    ctx.decided_by = "guards"
     raise schema_error(guard, fmt, again)
 
 
