@@ -163,10 +163,17 @@ class CachePolicy:
         if text is None:
             return
         embedder = await self._hub.embedder()
-        ids = embedder.token_ids(text)
-        if len(ids) > MAX_TOKENS - 2:
-            return  # too long to embed whole: exact matching only
-        miss.vector = (await self._hub.run(lambda: embedder.embed_ids([ids])))[0]
+
+        def embed() -> Vectors | None:
+            ids = embedder.token_ids(text)
+            if len(ids) > MAX_TOKENS - 2:
+                return None  # too long to embed whole: exact matching only
+            vector: Vectors = embedder.embed_ids([ids])[0]
+            return vector
+
+        miss.vector = await self._hub.run(embed)
+        if miss.vector is None:
+            return
         miss.text = text
         miss.context = keys.context_key(req, fingerprint)
         miss.index = f"{self._prefix}{scope}:{model}:semantic"

@@ -127,7 +127,10 @@ class OutputGuards:
         found = self._book.for_request(p.tenant_name, p.app_name, route.name, operation(ctx))
         if found is None or not found.output:
             return None
-        return OutputState(found.output, ctx.chat.response_format)
+        state = OutputState(found.output, ctx.chat.response_format)
+        if not state.text_guards and state.schema is None:
+            return None  # only a schema guard, and no response_format to enforce
+        return state
 
     async def on_response(
         self, ctx: RequestContext, state: OutputState, resp: ChatResponse | EmbeddingResponse
