@@ -1,4 +1,5 @@
-"""The audit service: what the admin API changed and which requests policies denied.
+"""The audit service: what the admin API changed, which requests policies denied, and what
+guards did (blocks, redactions, repairs, flags).
 
 Admin mutations are appended by ``AdminAudit`` (``admin_audit.py``) before their answer is
 sent. Policy denials reach ``consume`` with the usage batches (a request answered 4xx by a
@@ -63,6 +64,26 @@ def denial_entry(e: Expanded) -> AuditEntry:
     )
 
 
+def guard_entries(e: Expanded) -> list[AuditEntry]:
+    """One entry per guard decision of a call (block, redact, repair, flag): the policy, the
+    guard, the side and the entity types with their counts, never the matched text."""
+    r = e.row
+    return [
+        AuditEntry(
+            ts=r.ts,
+            actor_type="policy",
+            actor=d.policy,
+            action=f"guard.{d.action}",
+            tenant=r.tenant,
+            target=r.route,
+            status=r.status,
+            request_id=r.request_id,
+            details=json_text({**d.as_dict(), "model": r.model, "app": r.app_id}),
+        )
+        for d in e.guards
+    ]
+
+
 class AuditLog:
     def __init__(
         self, repo: AuditRepo, *, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
@@ -84,6 +105,9 @@ class AuditLog:
             for e in batch
             if e.row.decided_by is not None and 400 <= e.row.status < 500
         ]
+        for e in batch:
+            if e.guards:
+                denied += guard_entries(e)
         if not denied:
             return
         room = MAX_PENDING - len(self._pending)

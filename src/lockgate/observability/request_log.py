@@ -40,6 +40,8 @@ def line(e: Expanded) -> str:
         if value is not None:
             doc[name] = value
     doc["cost"] = r.cost_picousd / PICO
+    if e.guards:
+        doc["guards"] = [d.as_dict() for d in e.guards]
     return orjson.dumps(doc, option=orjson.OPT_UTC_Z).decode()
 
 

@@ -48,6 +48,7 @@ def capture(ctx: RequestContext) -> Captured:
         ctx.client_ip,
         ctx.payload,
         ctx.trace,
+        ctx.guard_decisions,
     )
 
 
@@ -64,6 +65,7 @@ class Expanded(NamedTuple):
     first_token_at: float | None
     upstream_ended: float | None
     finished_at: float
+    guards: tuple[Any, ...] = ()  # lockgate.guards.decisions.GuardDecision: no text, counts
 
 
 def expand(rec: Captured) -> Expanded:
@@ -93,6 +95,7 @@ def expand(rec: Captured) -> Expanded:
         client_ip,
         payload,
         trace,
+        guards,
     ) = rec
     finished = finished_at if finished_at is not None else started
     latency = (finished - started) * 1000.0
@@ -158,6 +161,7 @@ def expand(rec: Captured) -> Expanded:
         first_token_at,
         upstream_ended,
         finished,
+        guards,
     )
 
 
