@@ -1,9 +1,9 @@
 """What a guard decided, kept on the request's context for the request log and audit.
 
 A decision names the policy, the guard, the side, the action and the entity types found with
-their counts (and a score for prompt injection): never the matched text. Each is also logged
-(one line per decision, only when a guard acted) and handed to the audit service when the
-gateway has one.
+their counts (and a score for prompt injection): never the matched text. The usage record
+carries them to the request log and the audit log (``lockgate.usage.record``); each is also
+logged on ``lockgate.guards`` (one line per decision, only when a guard acted).
 """
 
 from __future__ import annotations
