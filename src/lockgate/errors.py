@@ -10,6 +10,7 @@ Anthropic envelope, and whether routing may retry the attempt or fall back to an
     ├── PermissionDenied               403     no     no
     ├── NotFound                       404     no     no
     ├── MethodNotAllowed               405     no     no
+    ├── Gone                           410     no     no     (a retired API version)
     ├── PayloadTooLarge                413     no     no
     ├── RateLimited                    429     no     no     (a Lockgate limit said no)
     ├── QuotaExceeded                  429     no     no     (a quota or budget said no)
@@ -113,6 +114,13 @@ class NotFound(GatewayError):
 
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
+
+
+class Gone(GatewayError):
+    status = 410
+    openai_type = "invalid_request_error"
+    anthropic_type = "not_found_error"
+    default_code = "gone"
 
 
 class PayloadTooLarge(GatewayError):

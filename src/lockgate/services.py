@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lockgate.alerts import AlertDispatcher
+from lockgate.apis.catalog import EMPTY, ProductIndex
 from lockgate.identity.index import KeyIndex
 from lockgate.limits.counters import Counters
 from lockgate.limits.gate import PriorityGate
@@ -24,6 +25,10 @@ def _no_keys() -> KeyLookup:
     return KeyIndex.empty()
 
 
+def _no_products() -> ProductIndex:
+    return EMPTY
+
+
 @dataclass(slots=True)
 class Services:
     keys: Callable[[], KeyLookup] = _no_keys
@@ -33,3 +38,4 @@ class Services:
     counters: Counters = field(default_factory=MemoryCounters)  # limit counters
     key_prefix: str = "lg:"  # of every key Lockgate writes in the state backend
     gates: dict[str, PriorityGate] = field(default_factory=dict)  # max_in_flight, per model
+    products: Callable[[], ProductIndex] = _no_products  # the store's API products (apis/)
