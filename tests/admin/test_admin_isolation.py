@@ -41,7 +41,9 @@ async def _world(client: httpx.AsyncClient) -> dict[str, Any]:
         # A draft API (invisible to other tenants), and a published one the app subscribes to:
         # its name does not give the tenant away, since a published API is public.
         draft = f"{tenant}-draft"
-        assert (await client.post("/apis", json={"name": draft, "tenant": tenant})).status_code == 201
+        assert (
+            await client.post("/apis", json={"name": draft, "tenant": tenant})
+        ).status_code == 201
         assert (await client.post(f"/apis/{draft}/versions", json=API)).status_code == 201
         public = f"ledger-{len(ids)}"
         await client.post("/apis", json={"name": public, "tenant": tenant})

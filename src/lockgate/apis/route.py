@@ -92,7 +92,7 @@ def prepare(ctx: RequestContext, path: str) -> CompiledVersion:
     """Resolve a call's version and record it on the context; raises 404 / 410 / 503."""
     name, text = _path_parts(path)
     v = _resolve(ctx, name, text)
-    now = ctx.received_at or ctx.runtime.services.clock()
+    now = ctx.runtime.services.clock()
     if not callable_status(v.status_at(now)):
         raise _retired(v)
     if v.model not in ctx.runtime.models:
