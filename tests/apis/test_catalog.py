@@ -28,8 +28,10 @@ def test_deprecation_and_sunset_headers_use_their_rfc_formats() -> None:
     assert headers[b"link"] == b'</apis/summarize/v2>; rel="successor-version"'
 
 
-def test_only_deprecated_versions_carry_lifecycle_headers() -> None:
-    assert lifecycle_headers("x", version("published", sunset=SUNSET), 0.0) == ()
+def test_only_deprecated_versions_carry_a_deprecation_header() -> None:
+    published = lifecycle_headers("x", version("published", sunset=SUNSET, successor=2), 0.0)
+    assert published == ((b"sunset", b"Wed, 30 Jun 2027 00:00:00 GMT"),)
+    assert lifecycle_headers("x", version("published"), 0.0) == ()
     # without a recorded deprecation time, the time the definition was loaded
     assert lifecycle_headers("x", version(), 1234.9) == ((b"deprecation", b"@1234"),)
 

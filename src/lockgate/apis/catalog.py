@@ -189,16 +189,19 @@ def compile_version(api: ApiProduct, v: ApiVersion, loaded: float) -> CompiledVe
     return replace(compiled, format=version_format(compiled))
 
 
-def lifecycle_headers(name: str, v: ApiVersion, loaded: float) -> tuple[tuple[bytes, bytes], ...]:
-    """``Deprecation`` (RFC 9745: ``@<epoch seconds>``), ``Sunset`` (RFC 8594: an HTTP-date)
-    and a ``successor-version`` link (RFC 5829) for a deprecated version."""
-    if v.status != "deprecated":
-        return ()
-    since = v.deprecated_at.timestamp() if v.deprecated_at else loaded
-    out = [(b"deprecation", f"@{int(since)}".encode())]
-    if v.sunset is not None:
+def lifecycle_headers(
+    name: str, v: ApiVersion, loaded: float
+) -> tuple[tuple[bytes, bytes], ...]:
+    """``Deprecation`` (RFC 9745: ``@<epoch seconds>``) and a ``successor-version`` link
+    (RFC 5829) on a deprecated version; ``Sunset`` (RFC 8594: an HTTP-date) on any version
+    that has a sunset."""
+    out = []
+    if v.status == "deprecated":
+        since = v.deprecated_at.timestamp() if v.deprecated_at else loaded
+        out.append((b"deprecation", f"@{int(since)}".encode()))
+    if v.sunset is not None and v.status in ("published", "deprecated"):
         out.append((b"sunset", http_date(v.sunset).encode()))
-    if v.successor is not None:
+    if v.status == "deprecated" and v.successor is not None:
         out.append((b"link", successor_link(name, v.successor).encode()))
     return tuple(out)
 

@@ -616,11 +616,13 @@ class ApiConfig(_ApiVersionFields):
         return [ApiVersionConfig(version=self.version or 1, **fields)]
 
 
-def _api_names(value: dict[str, ApiConfig]) -> dict[str, ApiConfig]:
-    for name in value:
-        if not _API_NAME.match(name):
-            raise ValueError("API names are 1-64 letters, digits, '.', '_' or '-'")
+def _api_name(value: str) -> str:
+    if not _API_NAME.match(value):
+        raise ValueError("API names are 1-64 letters, digits, '.', '_' or '-'")
     return value
+
+
+ApiName = Annotated[str, AfterValidator(_api_name)]
 
 
 class Config(Strict):
@@ -638,7 +640,7 @@ class Config(Strict):
     policies: list[PolicyRule] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
-    apis: Annotated[dict[str, ApiConfig], AfterValidator(_api_names)] = Field(default_factory=dict)
+    apis: dict[ApiName, ApiConfig] = Field(default_factory=dict)
 
     @field_validator("storage")
     @classmethod
