@@ -284,11 +284,10 @@ def _add_lifecycle_routes(router: APIRouter) -> None:
         out = await ctx.mutate(ctx.store.products.transition, name, v.version, action, **fields)
         return VersionOut.of(name, out)
 
-    lifecycle = errors(401, 403, 404, 409, 413)
     with_body = errors(400, 401, 403, 404, 409, 413)
 
     @router.post(
-        "/apis/{name}/versions/{version}/publish", response_model=VersionOut, responses=lifecycle
+        "/apis/{name}/versions/{version}/publish", response_model=VersionOut, responses=with_body
     )
     async def publish(
         name: str, version: str, ctx: Ctx, caller: Caller, products: Products

@@ -29,6 +29,7 @@ from lockgate.wire.formats import IngressFormat
 from lockgate.wire.types import ChatRequest, Message, ResponseFormat, TextPart
 
 from .template import (
+    INPUT,
     Schema,
     Template,
     check_input,
@@ -77,11 +78,13 @@ class CompiledVersion:
         """The chat request of one call: inputs checked, defaults filled in, rendered."""
         if not isinstance(data, dict):
             raise InvalidRequest(
-                f"API {self.label}: the body must be a JSON object of its inputs", param="body"
+                f"API {self.label}: the body must be a JSON object of its inputs",
+                param="body",
+                code=INPUT,
             )
         stream = data.pop("stream", False)
         if not isinstance(stream, bool):
-            raise InvalidRequest("stream: must be true or false", param="stream")
+            raise InvalidRequest("stream: must be true or false", param="stream", code=INPUT)
         inputs = check_input(self.input, data)
         system = self.system.render(inputs, "system prompt") if self.system else None
         fmt = None
@@ -189,9 +192,7 @@ def compile_version(api: ApiProduct, v: ApiVersion, loaded: float) -> CompiledVe
     return replace(compiled, format=version_format(compiled))
 
 
-def lifecycle_headers(
-    name: str, v: ApiVersion, loaded: float
-) -> tuple[tuple[bytes, bytes], ...]:
+def lifecycle_headers(name: str, v: ApiVersion, loaded: float) -> tuple[tuple[bytes, bytes], ...]:
     """``Deprecation`` (RFC 9745: ``@<epoch seconds>``) and a ``successor-version`` link
     (RFC 5829) on a deprecated version; ``Sunset`` (RFC 8594: an HTTP-date) on any version
     that has a sunset."""

@@ -339,4 +339,3 @@ def _decision_command(group: click.Group, decision: str) -> None:
             command
         )
     group.command(decision, help=f"{decision.capitalize()} a subscription.")(command)
-

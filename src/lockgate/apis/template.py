@@ -26,6 +26,8 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
 from lockgate.errors import GatewayError, InvalidRequest
 
+INPUT = "invalid_input"  # the error code of every problem with a call's inputs
+
 MAX_RENDERED = 1024 * 1024  # characters of a rendered prompt
 MAX_MESSAGE = 300  # characters of a validation problem quoted back
 
@@ -81,17 +83,22 @@ class Template:
         except UndefinedError as err:
             name = _undefined_name(str(err))
             raise InvalidRequest(
-                f"input: {name}: required by the template but not given", param=name or "body"
+                f"input: {name}: required by the template but not given",
+                param=name or "body",
+                code=INPUT,
             ) from None
         except Exception as err:  # the template did something these inputs do not support
             raise InvalidRequest(
                 f"input: the {field} could not be rendered with these inputs "
                 f"({type(err).__name__}: {_short(str(err))})",
                 param="body",
+                code=INPUT,
             ) from None
         if len(text) > MAX_RENDERED:
             raise InvalidRequest(
-                f"input: the rendered prompt exceeds {MAX_RENDERED} characters", param="body"
+                f"input: the rendered prompt exceeds {MAX_RENDERED} characters",
+                param="body",
+                code=INPUT,
             )
         return text
 
@@ -144,10 +151,10 @@ def check_input(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
     try:
         problem = schema.problem(inputs)
     except RecursionError:
-        raise InvalidRequest("input: nested too deeply", param="body") from None
+        raise InvalidRequest("input: nested too deeply", param="body", code=INPUT) from None
     if problem is not None:
         field, message = problem
-        raise InvalidRequest(f"input: {field}: {message}", param=field)
+        raise InvalidRequest(f"input: {field}: {message}", param=field, code=INPUT)
     return inputs
 
 
