@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the SPEC example is copied verbatim, long lines included)
 """The ``apis:`` section (SPEC section 4b): the SPEC example loads; every problem is reported
 with its YAML path and line."""
 

@@ -98,8 +98,8 @@ class DataPlane:
         else:  # API products: /apis...
             found = api_route.route_of(scope["path"])
             if found is None:
-                err = not_found(scope["path"])
-                await send_bytes(send, 404, err.openai_body(), [])
+                ids = [(b"x-request-id", self.new_request_id().encode())]
+                await send_bytes(send, 404, not_found(scope["path"]).openai_body(), ids)
                 return
             (method, kind), fmt = found, API_FORMAT
         rid = self.new_request_id()
@@ -124,7 +124,7 @@ class DataPlane:
             if kind == "models":
                 await self._models(ctx, send)
             elif kind in api_route.KINDS:
-                await self._api(kind, ctx, scope, receive, send)
+                await self._api(kind, ctx, scope, receive, responder)
             else:
                 body = await read_body(scope, receive, self._max_body())
                 await self._guarded(kind, fmt, ctx, body, scope, receive, responder)
@@ -143,7 +143,7 @@ class DataPlane:
             self.finalizer.finish(ctx)
 
     async def _api(
-        self, kind: str, ctx: RequestContext, scope: Scope, receive: Receive, send: Send
+        self, kind: str, ctx: RequestContext, scope: Scope, receive: Receive, send: Responder
     ) -> None:
         """An API product: a call runs as a chat request in the version's codec."""
         if kind != api_route.CALL:
