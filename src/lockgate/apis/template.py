@@ -121,6 +121,8 @@ class Schema:
 
     def problem(self, instance: object) -> tuple[str, str] | None:
         """(field path, message) of the most relevant problem, or None if valid."""
+        if self.validator.is_valid(instance):  # the common case, without collecting errors
+            return None
         error = best_match(self.validator.iter_errors(instance))
         if error is None:
             return None
