@@ -8,6 +8,8 @@ from contextlib import AbstractAsyncContextManager
 import orjson
 from apis_helpers import SUMMARIZE, World, answer_with, base_config
 
+from lockgate.config.models import Config
+
 Start = Callable[..., AbstractAsyncContextManager[World]]
 
 
@@ -286,3 +288,21 @@ async def test_an_api_whose_model_is_gone_answers_503(world: Start) -> None:
         del w.gw.gw.runtime.models["demo-chat"]
         r = await w.call("/apis/summarize/v1", {"text": "x"})
         assert r.status_code == 503 and "demo-chat" in r.json()["error"]["message"]
+
+
+async def test_a_config_reload_changes_the_config_apis(world: Start) -> None:
+    async with world() as w:
+        r = await w.call("/apis/echo/v1", {"text": "x"})
+        assert r.status_code == 404
+        echo = {
+            "version": 1,
+            "model": "demo-chat",
+            "template": "{{ text }}",
+            "subscription": "auto",
+        }
+        doc = base_config(apis={"echo": echo})
+        storage = w.gw.gw.config.storage
+        await w.gw.gw.apply_config(Config.model_validate({"version": 1, "storage": storage, **doc}))
+        await w.subscribe("echo")
+        r = await w.call("/apis/echo/v1", {"text": "reloaded"})
+        assert r.status_code == 200 and r.json()["output"] == "Mock reply to: reloaded"
