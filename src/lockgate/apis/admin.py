@@ -269,21 +269,22 @@ def _add_version_routes(router: APIRouter) -> None:
         return Response(status_code=204)
 
 
-def _add_lifecycle_routes(router: APIRouter) -> None:
-    async def transition(
-        ctx: AdminContext,
-        products: ProductAdmin,
-        caller: AdminPrincipal,
-        name: str,
-        version: str,
-        action: str,
-        **fields: Any,
-    ) -> VersionOut:
-        api = await managed_api(ctx, products, caller, name)
-        v = version_number(api, version, caller)
-        out = await ctx.mutate(ctx.store.products.transition, name, v.version, action, **fields)
-        return VersionOut.of(name, out)
+async def transition(
+    ctx: AdminContext,
+    products: ProductAdmin,
+    caller: AdminPrincipal,
+    name: str,
+    version: str,
+    action: str,
+    **fields: Any,
+) -> VersionOut:
+    api = await managed_api(ctx, products, caller, name)
+    v = version_number(api, version, caller)
+    out = await ctx.mutate(ctx.store.products.transition, name, v.version, action, **fields)
+    return VersionOut.of(name, out)
 
+
+def _add_lifecycle_routes(router: APIRouter) -> None:
     with_body = errors(400, 401, 403, 404, 409, 413)
 
     @router.post(

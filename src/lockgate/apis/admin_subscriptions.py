@@ -146,6 +146,10 @@ def add_subscription_routes(router: APIRouter) -> None:
         history = await ctx.call(ctx.store.products.subscription_events, sub.id)
         return SubscriptionOut.of(sub, history)
 
+    _add_decision_routes(router)
+
+
+def _add_decision_routes(router: APIRouter) -> None:
     @router.post(
         "/subscriptions/{subscription_id}/approve", response_model=SubscriptionOut, responses=DECIDE
     )

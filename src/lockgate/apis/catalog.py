@@ -40,7 +40,7 @@ from .template import (
 )
 
 if TYPE_CHECKING:
-    from lockgate.config.models import ApiConfig
+    from lockgate.config.apis import ApiConfig
 
 log = logging.getLogger("lockgate.apis")
 

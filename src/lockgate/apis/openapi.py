@@ -52,6 +52,23 @@ def _operation_id(name: str, version: int) -> str:
 
 
 def version_document(api: ApiProduct, v: CompiledVersion) -> dict[str, Any]:
+    summary = api.description or f"API {api.name}, version {v.version}"
+    operation = _operation(api.name, v, summary)
+    if v.status == "deprecated":
+        operation["deprecated"] = True
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": api.name, "version": f"v{v.version}", "description": summary},
+        "servers": [{"url": "/"}],
+        "paths": {f"/apis/{api.name}/v{v.version}": {"post": operation}},
+        "components": {
+            "schemas": {"Error": ERROR},
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _operation(name: str, v: CompiledVersion, summary: str) -> dict[str, Any]:
     inputs = copy.deepcopy(v.input.document)
     properties = inputs.setdefault("properties", {})
     if isinstance(properties, dict) and "stream" not in properties:
@@ -68,15 +85,12 @@ def version_document(api: ApiProduct, v: CompiledVersion) -> dict[str, Any]:
         "required": ["output", "model", "usage"],
         "properties": {"output": output, "model": {"type": "string"}, "usage": USAGE},
     }
-    summary = api.description or f"API {api.name}, version {v.version}"
-    operation: dict[str, Any] = {
-        "operationId": _operation_id(api.name, v.version),
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {
+        "operationId": _operation_id(name, v.version),
         "summary": summary[:120],
         "description": summary,
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": inputs}},
-        },
+        "requestBody": {"required": True, "content": {"application/json": {"schema": inputs}}},
         "responses": {
             "200": {
                 "description": "The model's answer.",
@@ -85,31 +99,7 @@ def version_document(api: ApiProduct, v: CompiledVersion) -> dict[str, Any]:
                     "text/event-stream": {"schema": {"type": "string"}},
                 },
             },
-            **{
-                status: {
-                    "description": text,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
-                for status, text in ERRORS.items()
-            },
+            **{s: {"description": text, "content": error} for s, text in ERRORS.items()},
         },
         "security": [{"apiKey": []}],
-    }
-    if v.status == "deprecated":
-        operation["deprecated"] = True
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": api.name,
-            "version": f"v{v.version}",
-            "description": summary,
-        },
-        "servers": [{"url": "/"}],
-        "paths": {f"/apis/{api.name}/v{v.version}": {"post": operation}},
-        "components": {
-            "schemas": {"Error": ERROR},
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
-        },
     }
