@@ -159,6 +159,8 @@ async def test_a_version_past_its_sunset_answers_410(world: Start) -> None:
         now[0] = 1_800_000_000.0 + 3600  # 2027-01-15T09:00Z: after the sunset
         r = await w.call("/apis/summarize/v1", {"text": "x"})
         assert r.status_code == 410 and "sunset" in r.json()["error"]["message"]
+        listed = await w.client.get("/apis", headers={"authorization": f"Bearer {w.key}"})
+        assert listed.json()["data"][0]["versions"][0]["status"] == "retired"
 
 
 async def test_revocation_takes_effect_at_once(world: Start) -> None:

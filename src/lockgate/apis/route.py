@@ -139,11 +139,13 @@ def catalog_listing(ctx: RequestContext) -> list[dict[str, Any]]:
     runtime = ctx.runtime
     store = runtime.services.products()
     app_id = ctx.principal.app_id if ctx.principal is not None else ""
-    apis = {a.name: a for a in store.apis()}
-    apis.update({a.name: a for a in runtime.apis.apis()})
+    now = runtime.services.clock()
+    names = sorted({a.name for a in store.apis()} | {a.name for a in runtime.apis.apis()})
     out = []
-    for name in sorted(apis):
-        api = apis[name]
+    for name in names:
+        found = find(runtime, name)
+        assert found is not None
+        api, index = found
         versions = public_versions(api)
         if not versions:
             continue
@@ -154,16 +156,17 @@ def catalog_listing(ctx: RequestContext) -> list[dict[str, Any]]:
                 "description": api.description,
                 "subscription": api.subscription,
                 "subscribed": sub.status if sub is not None else None,
-                "versions": [_version_entry(name, v) for v in versions],
+                "versions": [_version_entry(name, v, index, now) for v in versions],
             }
         )
     return out
 
 
-def _version_entry(name: str, v: ApiVersion) -> dict[str, Any]:
+def _version_entry(name: str, v: ApiVersion, index: ProductIndex, now: float) -> dict[str, Any]:
+    compiled = index.version(name, v.version)
     return {
         "version": v.version,
-        "status": v.status,
+        "status": compiled.status_at(now) if compiled is not None else v.status,
         "path": f"{PREFIX}/{name}/v{v.version}",
         "openapi": f"{PREFIX}/{name}/v{v.version}/openapi.json",
         "model": v.model,
