@@ -117,6 +117,11 @@ def test_output_is_parsed_and_checked_against_its_schema() -> None:
         ({"model": "m", "template": "x", "input_schema": {"type": 5}}, "input_schema"),
         ({"model": "m", "template": "x", "input_schema": {"type": "string"}}, "input_schema"),
         ({"model": "m", "template": "x", "output_schema": []}, "output_schema"),
+        ({"model": "m", "template": "x", "input_schema": {"$ref": "http://h/s"}}, "input_schema"),
+        (
+            {"model": "m", "template": "x", "output_schema": {"items": [{"$ref": "s.json"}]}},
+            "output_schema",
+        ),
         ({"model": "m", "template": "x", "max_tokens": 0}, "max_tokens"),
         ({"model": "m", "template": "x", "temperature": 3}, "temperature"),
         ({"model": "m", "template": "x", "colour": "red"}, "colour"),
@@ -126,6 +131,19 @@ def test_definitions_are_checked_naming_the_field(fields: dict[str, Any], field:
     with pytest.raises(DefinitionError) as info:
         check_version(fields, partial=False)
     assert info.value.field == field
+
+
+def test_local_references_resolve() -> None:
+    doc = {
+        "type": "object",
+        "$defs": {"lang": {"enum": ["en", "fr"]}},
+        "properties": {"to": {"$ref": "#/$defs/lang"}},
+    }
+    schema = compile_schema(doc, "input_schema", defaults=True)
+    assert check_input(schema, {"to": "fr"}) == {"to": "fr"}
+    with pytest.raises(InvalidRequest) as info:
+        check_input(schema, {"to": "de"})
+    assert info.value.param == "to"
 
 
 def test_a_definition_gets_its_defaults() -> None:

@@ -129,10 +129,32 @@ class Schema:
         return _field(error), _short(error.message)
 
 
+def _remote_ref(node: object, depth: int = 0) -> str | None:
+    """The first ``$ref`` that is not local to the document (schemas are never fetched)."""
+    if depth > 64:
+        return "(nested too deeply)"
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key in ("$ref", "$dynamicRef") and not (isinstance(value, str) and value[:1] == "#"):
+                return str(value)[:80]
+            found = _remote_ref(value, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for value in node:
+            found = _remote_ref(value, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
 def compile_schema(document: object, field: str, *, defaults: bool = False) -> Schema:
     if not isinstance(document, Mapping):
         raise DefinitionError(f"{field}: a JSON Schema must be an object", field)
     doc = dict(document)
+    remote = _remote_ref(doc)
+    if remote is not None:
+        raise DefinitionError(f"{field}: only local references ('#/...') are allowed", field)
     cls = _DefaultingValidator if defaults else Draft202012Validator
     try:
         cls.check_schema(doc)
@@ -154,6 +176,12 @@ def check_input(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
         problem = schema.problem(inputs)
     except RecursionError:
         raise InvalidRequest("input: nested too deeply", param="body", code=INPUT) from None
+    except Exception:  # a schema the checks let through (e.g. a reference that resolves nowhere)
+        raise InvalidRequest(
+            "input: could not be checked against the API's input_schema; ask its publisher",
+            param="body",
+            code=INPUT,
+        ) from None
     if problem is not None:
         field, message = problem
         raise InvalidRequest(f"input: {field}: {message}", param=field, code=INPUT)
@@ -168,7 +196,12 @@ def check_output(schema: Schema, text: str, api: str) -> object:
         raise InvalidOutput(
             f"API {api}: the model's answer is not JSON, as its output_schema requires"
         ) from None
-    problem = schema.problem(value)
+    try:
+        problem = schema.problem(value)
+    except Exception:  # RecursionError included
+        raise InvalidOutput(
+            f"API {api}: the model's answer could not be checked against its output_schema"
+        ) from None
     if problem is not None:
         field, message = problem
         raise InvalidOutput(
