@@ -9,14 +9,13 @@ import pytest
 from lockgate.apis.definition import check_version
 from lockgate.apis.template import (
     DefinitionError,
-    InvalidOutput,
     check_input,
     check_output,
     compile_schema,
     compile_template,
     environment,
 )
-from lockgate.errors import InvalidRequest
+from lockgate.errors import InvalidOutput, InvalidRequest
 
 SCHEMA = {
     "type": "object",

@@ -217,30 +217,11 @@ def successor_link(name: str, successor: int) -> str:
 
 def version_format(v: CompiledVersion) -> IngressFormat:
     """The chat codec of one version: the data plane runs it like any other ingress format."""
-    return IngressFormat(
-        name="api",
-        decode_chat=v.request,
-        encode_chat=lambda resp, model: api_product.encode_response(resp, model, v.finish),
-        stream_encoder=lambda model, _usage: api_product.ApiStreamEncoder(model, v.finish),
-        error_body=lambda e: e.openai_body(),
-        stream_error=lambda e: api_product.stream_error(e.openai_body()),
-    )
+    return api_product.ingress_format(v.request, v.finish)
 
 
-def _no_chat(_: object) -> ChatRequest:
-    raise InvalidRequest("no API version was resolved")
-
-
-# Errors before a version is resolved (authentication, an unknown API) use this envelope.
-API_FORMAT = IngressFormat(
-    name="api",
-    decode_chat=_no_chat,
-    encode_chat=lambda resp, model: api_product.encode_response(resp, model, lambda t: t),
-    stream_encoder=lambda model, _usage: api_product.ApiStreamEncoder(model, lambda t: t),
-    error_body=lambda e: e.openai_body(),
-    stream_error=lambda e: api_product.stream_error(e.openai_body()),
-)
-_PLACEHOLDER = API_FORMAT
+_PLACEHOLDER = api_product.API_FORMAT
+API_FORMAT = api_product.API_FORMAT
 
 
 def _schema_name(api: str) -> str:

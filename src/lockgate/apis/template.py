@@ -24,21 +24,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
-from lockgate.errors import GatewayError, InvalidRequest
+from lockgate.errors import InvalidOutput, InvalidRequest
 
 INPUT = "invalid_input"  # the error code of every problem with a call's inputs
 
 MAX_RENDERED = 1024 * 1024  # characters of a rendered prompt
 MAX_MESSAGE = 300  # characters of a validation problem quoted back
-
-
-class InvalidOutput(GatewayError):
-    """The model answered, but not with JSON valid against the API's ``output_schema``."""
-
-    status = 502
-    openai_type = "api_error"
-    anthropic_type = "api_error"
-    default_code = "invalid_output"
 
 
 class DefinitionError(ValueError):

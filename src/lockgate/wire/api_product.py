@@ -22,8 +22,10 @@ from collections.abc import Callable
 
 import orjson
 
+from lockgate.errors import GatewayError, InvalidRequest
+from lockgate.wire.formats import IngressFormat
 from lockgate.wire.sse import encode_event
-from lockgate.wire.types import ChatResponse, Chunk, StreamEnd, TextDelta, Usage
+from lockgate.wire.types import ChatRequest, ChatResponse, Chunk, StreamEnd, TextDelta, Usage
 
 # The model's text -> the output value (the text itself, or parsed and checked JSON).
 Finish = Callable[[str], object]
@@ -72,5 +74,33 @@ class ApiStreamEncoder:
         return encode_event(orjson.dumps(body), "done")
 
 
-def stream_error(body: bytes) -> bytes:
-    return encode_event(body, "error")
+def _error_body(err: GatewayError) -> bytes:
+    return err.openai_body()
+
+
+def _stream_error(err: GatewayError) -> bytes:
+    return encode_event(err.openai_body(), "error")
+
+
+def _text(text: str) -> object:
+    return text
+
+
+def ingress_format(decode: Callable[[object], ChatRequest], finish: Finish) -> IngressFormat:
+    """The codec of one API version: its request builder and its output check."""
+    return IngressFormat(
+        name="api",
+        decode_chat=decode,
+        encode_chat=lambda resp, model: encode_response(resp, model, finish),
+        stream_encoder=lambda model, _usage: ApiStreamEncoder(model, finish),
+        error_body=_error_body,
+        stream_error=_stream_error,
+    )
+
+
+def _unresolved(_: object) -> ChatRequest:
+    raise InvalidRequest("no API version was resolved")
+
+
+# Errors before a version is resolved (authentication, an unknown API) use this codec.
+API_FORMAT = ingress_format(_unresolved, _text)
