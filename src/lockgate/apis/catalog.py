@@ -220,8 +220,7 @@ def version_format(v: CompiledVersion) -> IngressFormat:
     return api_product.ingress_format(v.request, v.finish)
 
 
-_PLACEHOLDER = api_product.API_FORMAT
-API_FORMAT = api_product.API_FORMAT
+_PLACEHOLDER = api_product.API_FORMAT  # replaced once the version exists
 
 
 def _schema_name(api: str) -> str:

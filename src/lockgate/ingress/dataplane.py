@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 import orjson
 
 from lockgate.apis import route as api_route
-from lockgate.apis.catalog import API_FORMAT
 from lockgate.errors import (
     GatewayError,
     InternalError,
@@ -50,6 +49,7 @@ from lockgate.serving.context import ON_DISCONNECT
 from lockgate.serving.tls import CLIENT_CERT
 from lockgate.usage.tokens import estimate_request, estimate_text
 from lockgate.wire import formats
+from lockgate.wire.api_product import API_FORMAT
 from lockgate.wire.formats import IngressFormat
 from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingResponse, Usage
 
