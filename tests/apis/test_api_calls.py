@@ -7,7 +7,9 @@ from contextlib import AbstractAsyncContextManager
 
 import orjson
 from apis_helpers import SUMMARIZE, World, answer_with, base_config
+from click.testing import CliRunner
 
+from lockgate.cli import main
 from lockgate.config.models import Config
 
 Start = Callable[..., AbstractAsyncContextManager[World]]
@@ -308,3 +310,43 @@ async def test_a_config_reload_changes_the_config_apis(world: Start) -> None:
         await w.subscribe("echo")
         r = await w.call("/apis/echo/v1", {"text": "reloaded"})
         assert r.status_code == 200 and r.json()["output"] == "Mock reply to: reloaded"
+
+
+async def test_usage_records_name_the_api_and_version(world: Start) -> None:
+    async with world() as w:
+        await w.publish()
+        await w.subscribe()
+        await w.ok("POST", "/apis/summarize/versions", json=SUMMARIZE)
+        await w.ok("POST", "/apis/summarize/versions/2/publish")
+        sizes = []
+        for path in ("/apis/summarize/v1", "/apis/summarize/v1", "/apis/summarize/v2"):
+            sizes.append((await w.call(path, {"text": "Printer out of toner."})).json()["usage"])
+        chat = {"model": "other-chat", "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"authorization": f"Bearer {w.key}"}
+        assert (
+            await w.client.post("/v1/chat/completions", json=chat, headers=headers)
+        ).status_code == 200
+        await w.gw.gw.obs.flush()
+        rows = (await w.ok("GET", "/requests?api=summarize"))["rows"]
+        assert sorted((r["api"], r["api_version"]) for r in rows) == [
+            ("summarize", 1),
+            ("summarize", 1),
+            ("summarize", 2),
+        ]
+        assert {r["model"] for r in rows} == {"demo-chat"} and {r["app"] for r in rows} == {
+            w.app_id
+        }
+        usage = (await w.ok("GET", "/usage?group_by=api,app"))["rows"]
+        by_api = {r["api"]: r for r in usage}
+        assert by_api["summarize"]["requests"] == 3
+        total = sum(u["input_tokens"] + u["output_tokens"] for u in sizes)
+        assert by_api["summarize"]["input_tokens"] + by_api["summarize"]["output_tokens"] == total
+        assert by_api[None]["requests"] == 1  # the plain chat call
+        only = (await w.ok("GET", "/usage?api=summarize&group_by=model"))["rows"]
+        assert [(r["model"], r["requests"]) for r in only] == [("demo-chat", 3)]
+        # the usage CLI takes the same filter
+        storage = w.gw.gw.config.storage
+        args = ["usage", "--storage", storage, "--api", "summarize", "--group-by", "api", "--json"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert '"api": "summarize"' in result.output and '"requests": 3' in result.output

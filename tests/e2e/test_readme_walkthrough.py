@@ -50,6 +50,8 @@ def test_the_api_products_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert reply in out and '"usage":{"input_tokens":' in out
     assert '"output":"Mock reply to: Summarize in 3 sentences: {{7*7}}"' in out
     assert '"param":"text"' in out
+    assert re.search(r'"api":"summarize","app":"app_\w+","requests":4,', out)
+    assert '"api_version":1' in out
     assert re.search(r"(?mi)^deprecation: @\d+\r?$", out)
     assert re.search(r"(?mi)^sunset: Sun, 30 Jun 2030 00:00:00 GMT\r?$", out)
     assert "API 'summarize' v1 is retired" in out

@@ -48,6 +48,8 @@ def capture(ctx: RequestContext) -> Captured:
         ctx.client_ip,
         ctx.payload,
         ctx.trace,
+        ctx.api,
+        ctx.api_version,
     )
 
 
@@ -93,6 +95,8 @@ def expand(rec: Captured) -> Expanded:
         client_ip,
         payload,
         trace,
+        api,
+        api_version,
     ) = rec
     finished = finished_at if finished_at is not None else started
     latency = (finished - started) * 1000.0
@@ -143,6 +147,8 @@ def expand(rec: Captured) -> Expanded:
         served_model is not None and served_model != model,
         cache,
         cache_saved_tokens,
+        api,
+        api_version,
     )
     stored = None
     if payload is not None and tenant is not None:

@@ -1,8 +1,9 @@
 """API products: APIs, their versions, subscriptions and the subscription decision log; the
-creator of each app (a developer admin key manages the apps it created).
+creator of each app (a developer admin key manages the apps it created); the API and version
+of each usage record.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -22,6 +23,11 @@ TS = sa.DateTime(timezone=True)
 def upgrade() -> None:
     # Plain ADD COLUMN, never batch mode (see 0002): a batch copy of ``apps`` would cascade.
     op.add_column("apps", sa.Column("created_by", sa.String(64), nullable=True))
+    # Usage records name the API product and version a call was made through. On PostgreSQL
+    # the partitioned table passes both the columns and the index on to its partitions.
+    op.add_column("usage_records", sa.Column("api", sa.String(64), nullable=True))
+    op.add_column("usage_records", sa.Column("api_version", sa.Integer, nullable=True))
+    op.create_index("ix_usage_records_api_ts", "usage_records", ["api", "ts"])
     op.create_table(
         "api_products",
         sa.Column("id", ID, primary_key=True),
@@ -100,4 +106,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("api_subscription_events", "api_subscriptions", "api_versions", "api_products"):
         op.drop_table(table)
+    op.drop_index("ix_usage_records_api_ts", table_name="usage_records")
+    op.drop_column("usage_records", "api_version")
+    op.drop_column("usage_records", "api")
     op.drop_column("apps", "created_by")
