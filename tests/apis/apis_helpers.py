@@ -89,6 +89,7 @@ class TextProvider:
     """A provider answering a fixed text, keeping the requests it saw."""
 
     name = "fixed"
+    kind = "fixed"
     region = None
 
     def __init__(self, text: str) -> None:
