@@ -350,3 +350,21 @@ async def test_usage_records_name_the_api_and_version(world: Start) -> None:
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         assert '"api": "summarize"' in result.output and '"requests": 3' in result.output
+
+
+async def test_decisions_are_in_the_audit_log(world: Start) -> None:
+    async with world() as w:
+        await w.publish()
+        sub = await w.ok("POST", "/subscriptions", json={"app_id": w.app_id, "api": "summarize"})
+        await w.ok("POST", f"/subscriptions/{sub['id']}/approve", json={"reason": "welcome"})
+        await w.ok("POST", f"/subscriptions/{sub['id']}/revoke", json={"reason": "misuse"})
+        await w.gw.gw.obs.flush()
+        rows = (await w.ok("GET", "/audit"))["rows"]
+        mine = [r for r in reversed(rows) if sub["id"] in str(r)]
+        assert [r["action"] for r in mine] == [
+            "request_subscription",
+            "approve_subscription",
+            "revoke_subscription",
+        ]
+        assert [r["after"]["status"] for r in mine] == ["pending", "active", "revoked"]
+        assert mine[2]["details"]["request"] == {"reason": "misuse"}
