@@ -53,10 +53,11 @@ def _empty() -> ProductIndex:
 @dataclass(frozen=True, slots=True)
 class ProductAdmin:
     """What the product routes read from the running gateway: the config's APIs and the
-    configured models (name -> kind; None accepts any model name)."""
+    configured models (name -> kind, None for a model that serves either route; ``models``
+    None accepts any model name)."""
 
     config: Callable[[], ProductIndex] = _empty
-    models: Callable[[], Mapping[str, str]] | None = None
+    models: Callable[[], Mapping[str, str | None]] | None = None
     clock: Callable[[], float] = field(default=time.time)
 
 
@@ -139,8 +140,8 @@ def check_model(products: ProductAdmin, model: str | None) -> None:
     if model is None or products.models is None:
         return
     known = products.models()
-    if known.get(model) != "chat":
-        names = ", ".join(sorted(n for n, k in known.items() if k == "chat")) or "none"
+    if model not in known or known[model] == "embedding":
+        names = ", ".join(sorted(n for n, k in known.items() if k != "embedding")) or "none"
         raise InvalidRequest(
             f"model: {model!r} is not a configured chat model (chat models: {names})",
             param="model",

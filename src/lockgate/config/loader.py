@@ -510,7 +510,7 @@ class _RefChecker:
                     self.problems.append(Problem(join_path(at, "successor"), None, message))
 
     def check_api_model(self, at: str, model: object) -> None:
-        if isinstance(model, str) and self.models.get(model, {}).get("kind", "chat") != "chat":
+        if isinstance(model, str) and self.models.get(model, {}).get("kind") == "embedding":
             self.problems.append(Problem(at, None, f"'{model}' is not a chat model"))
         else:
             self.ref(at, model, "models", "model")
