@@ -93,7 +93,12 @@ def pg_store(pg_schema_url: str) -> Iterator[Store]:
         yield store
     finally:
         with store.engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE tenants, admin_keys, meta CASCADE"))
+            conn.execute(
+                sa.text(
+                    "TRUNCATE tenants, admin_keys, meta, api_products, api_subscription_events"
+                    " CASCADE"
+                )
+            )
             conn.execute(sa.text("TRUNCATE usage_records, usage_hourly, usage_payloads, audit_log"))
             conn.execute(sa.text("UPDATE audit_head SET seq = 0, hash = :g"), {"g": "0" * 64})
         store.close()

@@ -24,6 +24,9 @@ import orjson
 
 from lockgate.admin.app import create_admin_app
 from lockgate.alerts import AlertDispatcher, WebhookTarget
+from lockgate.apis.admin import ProductAdmin
+from lockgate.apis.catalog import EMPTY, ProductIndex
+from lockgate.apis.events import Announcer
 from lockgate.config.loader import Problem
 from lockgate.config.models import Config
 from lockgate.config.reload import ConfigWatcher
@@ -45,6 +48,7 @@ from lockgate.runtime import Runtime
 from lockgate.services import Services
 from lockgate.serving.tls import TlsTerminator
 from lockgate.state import RedisState, StateBackend, open_state
+from lockgate.store.records import IdentitySnapshot
 from lockgate.store.repo import Store
 from lockgate.upstream import UpstreamClient
 from lockgate.usage.tokenizer import encoding
@@ -93,7 +97,9 @@ class Gateway:
             counters=self.counters,
             key_prefix=key_prefix,
             clock=clock,
+            products=lambda: self.products,
         )
+        self.products: ProductIndex = EMPTY  # the store's API products and subscriptions
         # server.tls: the lean server listens with this context (serving/tls.py).
         self.tls = TlsTerminator(config.server.tls) if config.server.tls is not None else None
         self.tls_context = self.tls.context if self.tls is not None else None
@@ -121,7 +127,9 @@ class Gateway:
             self._set_keys,
             interval=identity_interval,
             bootstrap_admin_keys=[k for k in admin_keys if k],
+            on_snapshot=self._set_products,
         )
+        self.announcer = Announcer(self.store, self.alerts)  # subscription.* webhooks
         self.admin = create_admin_app(
             store=self.store,
             admin_auth=lambda secret: self.keys.admin_lookup(secret),
@@ -132,6 +140,7 @@ class Gateway:
             max_body_bytes=config.server.max_admin_body_bytes,
             analytics=self.obs.analytics,
             deployments_report=lambda: self.router.deployments(self.runtime),
+            products=self.product_admin(),
         )
         self.admin = self.obs.audited(self.admin, lambda secret: self.keys.admin_lookup(secret))
         self.notifier: IdentityNotifier | None = None  # with Redis state: cross-replica news
@@ -179,6 +188,19 @@ class Gateway:
     def _set_keys(self, index: KeyIndex) -> None:
         self.keys = index
 
+    def _set_products(self, snapshot: IdentitySnapshot) -> None:
+        self.products = ProductIndex.from_snapshot(snapshot.products, self.products)
+        if snapshot.products.unannounced:
+            self.announcer.wake()
+
+    def product_admin(self) -> ProductAdmin:
+        """What the admin API's product routes read from the running gateway."""
+        return ProductAdmin(
+            config=lambda: self.runtime.apis,
+            models=lambda: {n: r.kind for n, r in self.runtime.models.items()},
+            clock=self.services.clock,
+        )
+
     async def _identity_changed(self) -> None:
         index = await self.refresher.refresh_now()
         if self.notifier is not None:
@@ -214,6 +236,7 @@ class Gateway:
         if self.notifier is not None:
             await self.notifier.stop()
         await self.refresher.stop()
+        await self.announcer.stop()
         await self.finalizer.drain()
         await self.counters.aclose()
         await self.obs.stop()

@@ -76,6 +76,7 @@ def validate(file: str, no_env: bool) -> None:
 def _register() -> None:
     from lockgate.admin.cli import identity_commands
     from lockgate.admin.deployments_cli import deployments_command
+    from lockgate.apis.cli import product_commands
     from lockgate.limits.cli import limits_command
     from lockgate.mock.cli import mock_upstream_command
     from lockgate.observability.cli import analytics_commands
@@ -83,7 +84,7 @@ def _register() -> None:
     main.add_command(mock_upstream_command(), "mock-upstream")
     main.add_command(limits_command())
     main.add_command(deployments_command(), "deployments")
-    for command in identity_commands():
+    for command in [*identity_commands(), *product_commands()]:
         main.add_command(command)
     for command in analytics_commands():
         main.add_command(command)

@@ -11,10 +11,12 @@ Anthropic envelope, and whether routing may retry the attempt or fall back to an
     ├── PermissionDenied               403     no     no
     ├── NotFound                       404     no     no
     ├── MethodNotAllowed               405     no     no
+    ├── Gone                           410     no     no     (a retired API version)
     ├── PayloadTooLarge                413     no     no
     ├── RateLimited                    429     no     no     (a Lockgate limit said no)
     ├── QuotaExceeded                  429     no     no     (a quota or budget said no)
     ├── InternalError                  500     no     no     (never carries internals)
+    ├── InvalidOutput                  502     no     no     (an API's answer broke its schema)
     ├── ServiceUnavailable             503     no     no     (Lockgate cannot decide now)
     └── UpstreamError                  502     yes    yes    (a provider failed)
         ├── UpstreamStatusError        the provider's own status: 4xx not retried, 429/5xx are
@@ -124,6 +126,13 @@ class ModelNotFound(NotFound):
     default_code = "model_not_found"
 
 
+class Gone(GatewayError):
+    status = 410
+    openai_type = "invalid_request_error"
+    anthropic_type = "not_found_error"
+    default_code = "gone"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     openai_type = "invalid_request_error"
@@ -157,6 +166,15 @@ class InternalError(GatewayError):
     openai_type = "api_error"
     anthropic_type = "api_error"
     default_code = "internal_error"
+
+
+class InvalidOutput(GatewayError):
+    """The model answered, but not with JSON valid against an API product's output schema."""
+
+    status = 502
+    openai_type = "api_error"
+    anthropic_type = "api_error"
+    default_code = "invalid_output"
 
 
 class ServiceUnavailable(GatewayError):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lockgate.apis.catalog import config_index
 from lockgate.config.models import (
     CircuitBreakerConfig,
     Config,
@@ -136,6 +137,7 @@ class Runtime:
         self._roles = {name: self._expand(r.models) for name, r in config.roles.items()}
         self._allowed: dict[tuple[str | None, tuple[str, ...]], frozenset[str]] = {}
         self.limits = LimitSet(config)
+        self.apis = config_index(config.apis, now=self.services.clock())  # API products
         self.pipeline = Pipeline(build_policies(self))
 
     def _expand(self, names: Iterable[str]) -> frozenset[str]:

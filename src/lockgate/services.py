@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lockgate.alerts import AlertDispatcher
+from lockgate.apis.catalog import EMPTY, ProductIndex
 from lockgate.identity.index import KeyIndex
 from lockgate.limits.counters import Counters
 from lockgate.limits.gate import PriorityGate
@@ -30,6 +31,10 @@ def _no_keys() -> KeyLookup:
     return KeyIndex.empty()
 
 
+def _no_products() -> ProductIndex:
+    return EMPTY
+
+
 @dataclass(slots=True)
 class Services:
     keys: Callable[[], KeyLookup] = _no_keys
@@ -43,3 +48,4 @@ class Services:
     cache: ResponseStore | None = None
     semantic: SemanticIndexes | None = None
     ml: ModelHub = field(default_factory=ModelHub)
+    products: Callable[[], ProductIndex] = _no_products  # the store's API products (apis/)

@@ -21,7 +21,12 @@ UNADDRESSED = {
     ("post", "/tenants"): "platform",
     ("post", "/admin-keys"): "grant",
     ("get", "/limits"): "query",
+    ("get", "/apis"): "list",
+    ("post", "/apis"): "api",
+    ("get", "/subscriptions"): "list",
+    ("post", "/subscriptions"): "subscribe",
 }
+API = {"model": "m", "template": "Say {{ text }}"}
 
 
 async def _world(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -33,12 +38,29 @@ async def _world(client: httpx.AsyncClient) -> dict[str, Any]:
         admin = (
             await client.post("/admin-keys", json={"role": "auditor", "tenant": tenant})
         ).json()
+        # A draft API (invisible to other tenants), and a published one the app subscribes to:
+        # its name does not give the tenant away, since a published API is public.
+        draft = f"{tenant}-draft"
+        assert (
+            await client.post("/apis", json={"name": draft, "tenant": tenant})
+        ).status_code == 201
+        assert (await client.post(f"/apis/{draft}/versions", json=API)).status_code == 201
+        public = f"ledger-{len(ids)}"
+        await client.post("/apis", json={"name": public, "tenant": tenant})
+        await client.post(f"/apis/{public}/versions", json=API)
+        await client.post(f"/apis/{public}/versions/v1/publish")
+        sub = await client.post("/subscriptions", json={"app_id": app["id"], "api": public})
+        assert sub.status_code == 201, sub.text
         ids[tenant] = {
             "tenant": tenant,
             "app_id": app["id"],
             "key_id": key["id"],
             "admin_key_id": admin["id"],
             "key": key,
+            "name": draft,
+            "version": "v1",
+            "subscription_id": sub.json()["id"],
+            "public": public,
         }
     for role in ROLES:
         r = await client.post("/admin-keys", json={"role": role, "tenant": "acme"})
@@ -130,6 +152,18 @@ async def _unaddressed(
             ghost = await client.get(path, headers=headers, params={name: "nope"})
             assert r.status_code == ghost.status_code == 404, (role, path, name, r.text)
             assert r.text.replace(value, "nope") == ghost.text
+    elif kind == "api":  # creating an API for another tenant
+        r = await client.post(path, headers=headers, json={"name": "x", "tenant": "globex"})
+        ghost = await client.post(path, headers=headers, json={"name": "x", "tenant": "nope"})
+        assert r.status_code == ghost.status_code and r.status_code in (403, 404), (role, r.text)
+        assert r.text.replace("globex", "nope") == ghost.text
+    elif kind == "subscribe":  # subscribing another tenant's app
+        app = (await client.get("/tenants/globex/apps")).json()["data"][0]["id"]
+        body = {"app_id": app, "api": "ledger-1"}
+        r = await client.post(path, headers=headers, json=body)
+        ghost = await client.post(path, headers=headers, json={**body, "app_id": "nope"})
+        assert r.status_code == ghost.status_code and r.status_code in (403, 404), (role, r.text)
+        assert r.text.replace(app, "nope") == ghost.text
     else:  # granting an admin key of another tenant
         r = await client.post(path, headers=headers, json={"role": "auditor", "tenant": "globex"})
         ghost = await client.post(path, headers=headers, json={"role": "auditor", "tenant": "nope"})

@@ -1,11 +1,13 @@
 """Who may do what in the admin API.
 
 platform-admin: everything. tenant-admin: its tenant's apps, keys and admin keys (it may
-give out tenant-admin, developer and auditor keys of its own tenant). developer: apps and
-keys in its tenant. auditor: reads only (optionally one tenant). A tenant-scoped caller gets 404 for
-another tenant's objects, the same answer as for objects that do not exist, so it cannot infer
-them. Fields that decide policy outcomes (``plan``, ``roles``, ``attributes``) and tenants
-themselves are platform-admin's to set, so no tenant-scoped key can raise its own limits.
+give out tenant-admin, developer and auditor keys of its own tenant). developer: the apps it
+created (and their keys and subscriptions); another app of its tenant answers 404, like an
+app that does not exist. auditor: reads only (optionally one tenant). A tenant-scoped caller
+gets 404 for another tenant's objects, the same answer as for objects that do not exist, so it
+cannot infer them. Fields that decide policy outcomes (``plan``, ``roles``, ``attributes``) and
+tenants themselves are platform-admin's to set, so no tenant-scoped key can raise its own
+limits.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ def visible(p: AdminPrincipal, tenant: str) -> bool:
 def require_visible(p: AdminPrincipal, tenant: str, not_found: str) -> None:
     if not visible(p, tenant):
         raise NotFound(not_found)
+
+
+def owns_app(p: AdminPrincipal, tenant: str, created_by: str | None) -> bool:
+    """May ``p`` see this app? A developer key sees only the apps it created."""
+    if not visible(p, tenant):
+        return False
+    return p.role != "developer" or (created_by is not None and created_by == p.key_id)
 
 
 def require_write(p: AdminPrincipal) -> None:

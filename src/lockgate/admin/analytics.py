@@ -134,12 +134,13 @@ def add_analytics_routes(router: APIRouter) -> None:
         app: str | None = None,
         key: str | None = None,
         model: str | None = None,
+        api: Annotated[str | None, Query(description="An API product's name.")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         cursor: str | None = None,
         format: Format = None,
     ) -> Any:
         """Requests, tokens and cost (USD) over a time range, grouped by any of tenant, app,
-        key, model, day and hour; every call counts, streamed ones included."""
+        key, model, day, hour and api; every call counts, streamed ones included."""
         end = parse_time(to, "to") or datetime.now(UTC)
         start = parse_time(from_, "from") or end - timedelta(days=DEFAULT_DAYS)
         try:
@@ -152,7 +153,7 @@ def add_analytics_routes(router: APIRouter) -> None:
             start=start,
             end=end,
             group_by=parse_group_by(group_by),
-            filters=Filters(scoped_tenant(caller, tenant), app, key, model),
+            filters=Filters(scoped_tenant(caller, tenant), app, key, model, api),
             limit=limit,
             offset=max(0, offset),
         )
@@ -170,6 +171,7 @@ def add_analytics_routes(router: APIRouter) -> None:
         app: str | None = None,
         key: str | None = None,
         model: str | None = None,
+        api: Annotated[str | None, Query(description="An API product's name.")] = None,
         status: Annotated[str | None, Query(description="429, 4xx, 5xx or error")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: str | None = None,
@@ -180,7 +182,7 @@ def add_analytics_routes(router: APIRouter) -> None:
         query = RequestQuery(
             start=parse_time(from_, "from"),
             end=parse_time(to, "to"),
-            filters=Filters(scoped_tenant(caller, tenant), app, key, model),
+            filters=Filters(scoped_tenant(caller, tenant), app, key, model, api),
             status=status,
             limit=limit,
             cursor=cursor,

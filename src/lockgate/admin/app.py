@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Collection
 
 from fastapi import APIRouter, FastAPI
 
+from lockgate.apis.admin import ProductAdmin, add_api_routes
+from lockgate.apis.admin_subscriptions import add_subscription_routes
 from lockgate.identity.principal import AdminPrincipal
 from lockgate.observability.service import Analytics
 from lockgate.store.repo import Store
@@ -40,6 +42,7 @@ def create_admin_app(
     max_body_bytes: int = 64 * 1024,
     analytics: Analytics | None = None,
     deployments_report: DeploymentsReport | None = None,
+    products: ProductAdmin | None = None,
 ) -> AdminGuard:
     """``plan_names`` lists the configured plans (read per call, so reloads apply); ``None``
     accepts any plan name. ``rotation_grace`` is the default grace of a key rotation.
@@ -54,6 +57,7 @@ def create_admin_app(
     app.state.lockgate_admin = AdminContext(
         store, admin_auth, on_identity_change, plan_names, rotation_grace or (lambda: 3600.0)
     )
+    app.state.lockgate_products = products or ProductAdmin()  # API products (lockgate.apis)
     install_error_handlers(app)
     router = APIRouter()
     add_tenant_routes(router)
@@ -67,6 +71,8 @@ def create_admin_app(
         add_analytics_routes(router)
     if deployments_report is not None:
         add_deployment_routes(router, deployments_report)
+    add_api_routes(router)
+    add_subscription_routes(router)
     app.include_router(router)
     openapi.install(app, ADMIN_PREFIX)
     return AdminGuard(app, admin_auth=admin_auth, max_body_bytes=max_body_bytes)

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from lockgate.errors import InvalidRequest
+from lockgate.errors import InvalidRequest, NotFound
 from lockgate.limits.report import ReportSubject
 
 from . import access
@@ -39,11 +39,14 @@ def add_limit_routes(router: APIRouter, report: LimitsReport) -> None:
         app_id = app
         if key is not None:
             k = await ctx.call(ctx.store.get_key, key)
-            access.require_visible(caller, k.tenant, f"key {key!r} not found")
+            owner = (await ctx.call(ctx.store.get_app, k.app_id)).created_by
+            if not access.owns_app(caller, k.tenant, owner):
+                raise NotFound(f"key {key!r} not found")
             app_id = k.app_id
         if app_id is not None:
             a = await ctx.call(ctx.store.get_app, app_id)
-            access.require_visible(caller, a.tenant, f"app {app_id!r} not found")
+            if not access.owns_app(caller, a.tenant, a.created_by):
+                raise NotFound(f"app {app_id!r} not found")
             t = await ctx.call(ctx.store.get_tenant, a.tenant)
             subject = ReportSubject(
                 tenant=t.name,

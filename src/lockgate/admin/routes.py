@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
+from lockgate.errors import NotFound
 from lockgate.store import UNSET, App
 
 from . import access
@@ -103,7 +104,8 @@ def add_tenant_routes(router: APIRouter) -> None:
 async def visible_app(ctx: Ctx, caller: Caller, app_id: str) -> App:
     """The app, or 404 when it does not exist or is outside the caller's tenant."""
     app = await ctx.call(ctx.store.get_app, app_id)
-    access.require_visible(caller, app.tenant, f"app {app_id!r} not found")
+    if not access.owns_app(caller, app.tenant, app.created_by):
+        raise NotFound(f"app {app_id!r} not found")
     return app
 
 
@@ -123,13 +125,16 @@ def add_app_routes(router: APIRouter) -> None:
             attributes=body.attributes,
             allow_ips=body.allow_ips,
             deny_ips=body.deny_ips,
+            created_by=caller.key_id,
         )
         return AppOut.of(a)
 
     @router.get("/tenants/{tenant}/apps", response_model=AppList, responses=errors(*READ))
     async def list_apps(tenant: str, ctx: Ctx, caller: Caller) -> AppList:
         access.require_visible(caller, tenant, _tenant_missing(tenant))
-        return AppList(data=[AppOut.of(a) for a in await ctx.call(ctx.store.list_apps, tenant)])
+        apps = await ctx.call(ctx.store.list_apps, tenant)
+        shown = [a for a in apps if access.owns_app(caller, a.tenant, a.created_by)]
+        return AppList(data=[AppOut.of(a) for a in shown])
 
     @router.get("/apps/{app_id}", response_model=AppOut, responses=errors(*READ))
     async def get_app(app_id: str, ctx: Ctx, caller: Caller) -> AppOut:
@@ -167,6 +172,10 @@ def add_key_routes(router: APIRouter) -> None:
     async def visible_key(ctx: Ctx, caller: Caller, key_id: str) -> None:
         key = await ctx.call(ctx.store.get_key, key_id)
         access.require_visible(caller, key.tenant, f"key {key_id!r} not found")
+        if caller.role == "developer":
+            app = await ctx.call(ctx.store.get_app, key.app_id)
+            if not access.owns_app(caller, app.tenant, app.created_by):
+                raise NotFound(f"key {key_id!r} not found")
 
     @router.post(
         "/apps/{app_id}/keys", status_code=201, response_model=CreatedKeyOut, responses=CHANGE

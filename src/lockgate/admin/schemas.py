@@ -117,6 +117,9 @@ class AppOut(BaseModel):
     deny_ips: list[str]
     created_at: datetime
     updated_at: datetime
+    created_by: str | None = Field(
+        default=None, description="The admin key that created it (a developer manages its own)."
+    )
 
     @classmethod
     def of(cls, a: App) -> AppOut:

@@ -490,6 +490,31 @@ class _RefChecker:
                 message = f"model '{m}' has none of these deployments: it could not be served"
                 self.problems.append(Problem(at, None, message))
 
+    def check_apis(self) -> None:
+        for name, api in _dict(self.data.get("apis")).items():
+            base = join_path("apis", name)
+            self.ref(join_path(base, "plan"), _dict(api).get("plan"), "plans", "plan")
+            versions = _list(_dict(api).get("versions"))
+            forms = [
+                (join_path(join_path(base, "versions"), i), _dict(v))
+                for i, v in enumerate(versions)
+            ]
+            if not versions:
+                forms = [(base, _dict(api))]
+            numbers = {v.get("version") for _, v in forms}
+            for at, version in forms:
+                self.check_api_model(join_path(at, "model"), version.get("model"))
+                successor = version.get("successor")
+                if successor is not None and successor not in numbers - {version.get("version")}:
+                    message = f"successor {successor} is not another version of API '{name}'"
+                    self.problems.append(Problem(join_path(at, "successor"), None, message))
+
+    def check_api_model(self, at: str, model: object) -> None:
+        if isinstance(model, str) and self.models.get(model, {}).get("kind") == "embedding":
+            self.problems.append(Problem(at, None, f"'{model}' is not a chat model"))
+        else:
+            self.ref(at, model, "models", "model")
+
 
 def _deployment_keys(model: dict[str, Any]) -> list[str]:
     """``provider/model`` of each deployment: how routing and the admin API name them."""
@@ -504,6 +529,7 @@ def _reference_problems(data: Mapping[str, object]) -> list[Problem]:
     checker = _RefChecker(data)
     checker.check_models()
     checker.check_access()
+    checker.check_apis()
     return checker.problems
 
 

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from lockgate.alerts.events import EVENTS, event_pattern_known
+from lockgate.config.apis import ApiConfig, ApiName
 from lockgate.providers.types import ProviderType, required_settings
 
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
@@ -611,6 +612,7 @@ class Config(Strict):
     policies: list[PolicyRule] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+    apis: dict[ApiName, ApiConfig] = Field(default_factory=dict)
 
     @field_validator("storage")
     @classmethod

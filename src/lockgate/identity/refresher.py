@@ -38,9 +38,13 @@ class IdentityRefresher:
         interval: float = 0.5,
         clock: Clock = time.time,
         bootstrap_admin_keys: Iterable[str] = (),
+        on_snapshot: Callable[[IdentitySnapshot], None] | None = None,
     ) -> None:
+        """``on_snapshot`` sees each loaded snapshot before its index is published (the
+        API products and subscriptions it carries, for ``apis/``)."""
         self._store = store
         self._on_index = on_index
+        self._on_snapshot = on_snapshot
         self._interval = interval
         self._clock = clock
         self._bootstrap = tuple(bootstrap_admin_keys)
@@ -62,6 +66,8 @@ class IdentityRefresher:
                 snapshot, self._clock, bootstrap_admin_keys=self._bootstrap, hasher=hasher
             )
             self._version = snapshot.version
+            if self._on_snapshot is not None:
+                self._on_snapshot(snapshot)
             self._on_index(index)
             return index
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
+from lockgate.apis import route as api_route
 from lockgate.errors import (
     GatewayError,
     InternalError,
@@ -48,6 +49,7 @@ from lockgate.serving.context import ON_DISCONNECT
 from lockgate.serving.tls import CLIENT_CERT
 from lockgate.usage.tokens import estimate_request, estimate_text
 from lockgate.wire import formats
+from lockgate.wire.api_product import API_FORMAT
 from lockgate.wire.formats import IngressFormat
 from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingResponse, Usage
 
@@ -84,14 +86,22 @@ class DataPlane:
         self.routes = formats.ROUTES
 
     def handles(self, path: str) -> bool:
-        return path in self.routes
+        return path in self.routes or path.startswith(api_route.PREFIX)
 
     def new_request_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.routes[scope["path"]]
-        method, kind, fmt = route.method, route.kind, route.format
+        route = self.routes.get(scope["path"])
+        if route is not None:
+            method, kind, fmt = route.method, route.kind, route.format
+        else:  # API products: /apis...
+            found = api_route.route_of(scope["path"])
+            if found is None:
+                ids = [(b"x-request-id", self.new_request_id().encode())]
+                await send_bytes(send, 404, not_found(scope["path"]).openai_body(), ids)
+                return
+            (method, kind), fmt = found, API_FORMAT
         rid = self.new_request_id()
         runtime = self._runtime()
         ctx = RequestContext(
@@ -112,7 +122,9 @@ class DataPlane:
                 raise MethodNotAllowed(f"{scope['path']} accepts {method} only")
             await runtime.pipeline.authenticate(ctx)
             if kind == "models":
-                await self._models(ctx, responder)
+                await self._models(ctx, send)
+            elif kind in api_route.KINDS:
+                await self._api(kind, ctx, scope, receive, responder)
             else:
                 body = await read_body(scope, receive, self._max_body())
                 await self._guarded(kind, fmt, ctx, body, scope, receive, responder)
@@ -129,6 +141,17 @@ class DataPlane:
         finally:
             ctx.finished_at = time.monotonic()
             self.finalizer.finish(ctx)
+
+    async def _api(
+        self, kind: str, ctx: RequestContext, scope: Scope, receive: Receive, send: Responder
+    ) -> None:
+        """An API product: a call runs as a chat request in the version's codec."""
+        if kind != api_route.CALL:
+            await api_route.describe(kind, ctx, scope["path"], send)
+            return
+        version = api_route.prepare(ctx, scope["path"])
+        body = await read_body(scope, receive, self._max_body())
+        await self._guarded("chat", version.format, ctx, body, scope, receive, send)
 
     async def _fail(
         self, ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Responder

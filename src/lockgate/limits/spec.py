@@ -178,9 +178,30 @@ class LimitSet:
         self._rules = tuple(rules)
         self._default_plan = config.default_plan
         self._cache: dict[tuple[str | None, str, str, str, str, str], Applicable] = {}
+        self._config_plans = config.plans
+        self._subscriptions: dict[tuple[int, str, str], Applicable] = {}
 
     def __bool__(self) -> bool:
         return any(self._plans.values()) or bool(self._rules)
+
+    def with_subscription(self, found: Applicable, api: str, plan: str) -> Applicable:
+        """``found`` plus the limits of an API subscription's plan: counted per app (by
+        default) and per API, so two subscriptions never share a counter."""
+        key = (id(found), api, plan)
+        combined = self._subscriptions.get(key)
+        if combined is None:
+            specs = list(found.specs)
+            config = self._config_plans.get(plan)
+            if config is not None:
+                base = join_path(join_path("plans", plan), "limits")
+                owner = f"plan '{plan}' of the subscription to API '{api}'"
+                taken: set[str] = set()
+                specs.extend(
+                    compile_limit(lim, join_path(base, i), owner, "app", taken)
+                    for i, lim in enumerate(config.limits)
+                )
+            combined = self._subscriptions[key] = _applicable(tuple(specs))
+        return combined
 
     def all_specs(self) -> Iterable[LimitSpec]:
         seen: set[str] = set()

@@ -37,6 +37,7 @@ def _common(f: F) -> F:
             click.option("--app", help="Only this app (its id)."),
             click.option("--key", help="Only this API key (its id)."),
             click.option("--model", help="Only this model."),
+            click.option("--api", help="Only calls of this API product."),
             click.option("--json", "as_json", is_flag=True, help="Print JSON."),
             click.option("--csv", "as_csv", is_flag=True, help="Print CSV."),
             click.option(
@@ -137,7 +138,7 @@ def _usage() -> click.Command:
         "--group-by",
         default="tenant,model",
         show_default=True,
-        help="Comma-separated: tenant, app, key, model, day, hour.",
+        help="Comma-separated: tenant, app, key, model, day, hour, api.",
     )
     @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
     @click.option("--cursor", help="Continue from a previous page.")
@@ -148,6 +149,7 @@ def _usage() -> click.Command:
         app: str | None,
         key: str | None,
         model: str | None,
+        api: str | None,
         as_json: bool,
         as_csv: bool,
         storage: str | None,
@@ -166,7 +168,7 @@ def _usage() -> click.Command:
         end = _time(to, "to") or datetime.now(UTC)
         start = _time(from_, "from") or end - timedelta(days=30)
         query = UsageQuery(
-            start, end, groups, Filters(tenant, app, key, model), limit, int(cursor or 0)
+            start, end, groups, Filters(tenant, app, key, model, api), limit, int(cursor or 0)
         )
         with _store(storage, config_file) as store:
             page = UsageReader(store.engine).usage(query)
@@ -194,6 +196,7 @@ def _requests() -> click.Command:
         app: str | None,
         key: str | None,
         model: str | None,
+        api: str | None,
         as_json: bool,
         as_csv: bool,
         storage: str | None,
@@ -205,7 +208,7 @@ def _requests() -> click.Command:
         query = RequestQuery(
             _time(from_, "from"),
             _time(to, "to"),
-            Filters(tenant, app, key, model),
+            Filters(tenant, app, key, model, api),
             status,
             limit,
             cursor,

@@ -39,6 +39,18 @@ MUTATIONS: dict[str, str | None] = {
     "create_admin_key": None,
     "revoke_admin_key": None,
 }
+# the same for API products and subscriptions (``store.products``, ``lockgate apis|subscriptions``)
+PRODUCT_MUTATIONS: dict[str, str | None] = {
+    "create_api": None,
+    "update_api": "get_api",
+    "delete_api": "get_api",
+    "add_version": None,
+    "update_version": None,
+    "delete_version": None,
+    "transition": None,
+    "request_subscription": None,
+    "decide": "get_subscription",
+}
 
 
 def _plain(value: Any) -> Any:
@@ -52,19 +64,28 @@ def _plain(value: Any) -> Any:
 
 
 class _AuditedStore:
-    def __init__(self, inner: Store, actor: str) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        actor: str,
+        audit: AuditRepo | None = None,
+        mutations: dict[str, str | None] = MUTATIONS,
+    ) -> None:
         self._inner = inner
         self._actor = actor
-        self._audit = AuditRepo(inner.engine)
+        self._audit = audit or AuditRepo(inner.engine)
+        self._mutations = mutations
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name not in MUTATIONS:
+        if name == "products" and self._mutations is MUTATIONS:
+            return _AuditedStore(attr, self._actor, self._audit, PRODUCT_MUTATIONS)
+        if name not in self._mutations:
             return attr
         return self._wrap(name, attr)
 
     def _wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-        getter = MUTATIONS[name]
+        getter = self._mutations[name]
 
         def call(*args: Any, **kwargs: Any) -> Any:
             before = None

@@ -54,6 +54,11 @@ class RequestContext:
     cache: str | None = None  # hit | miss | bypass, on routes whose model caches
     cache_saved_tokens: int = 0  # tokens a cache hit did not spend upstream
     guard_decisions: tuple[GuardDecision, ...] = ()  # blocks, redactions, flags (no text)
+    # API products (POST /apis/{name}/{version}): the API and version called, for the
+    # subscription check and usage records, and the plan its subscription carries.
+    api: str | None = None
+    api_version: int | None = None
+    api_plan: str | None = None
     first_token_at: float | None = None
     finished_at: float | None = None
     # Monotonic span of the upstream work: routing (attempts, backoffs) to the last byte.

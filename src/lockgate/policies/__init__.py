@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lockgate.apis.policy import SubscriptionCheck
 from lockgate.identity.iprules import AddressCache, networks
 from lockgate.pipeline.policy import Policy
 from lockgate.policies.access import ModelAccess
@@ -42,6 +43,7 @@ def build_policies(runtime: Runtime) -> list[Policy]:
     early = tuple(r for r in rules if r.early and r.ip_rule is not None)
     if early:
         policies.append(IpAccess(early, addresses))
+    policies.append(SubscriptionCheck(services.products))  # API products; others pass
     policies.append(ModelAccess(config.roles))
     late = tuple(r for r in rules if r.allow_if or r.deny_if or not r.early)
     if late:

@@ -50,7 +50,8 @@ class ModelAccess:
         model = ctx.model
         if model is None:
             return
-        if model not in ctx.runtime.allowed_for(ctx.principal):
+        # An API product's call is authorised by its subscription, not the plan's models.
+        if ctx.api is None and model not in ctx.runtime.allowed_for(ctx.principal):
             raise ModelNotFound(
                 f"model '{model}' does not exist or this key's plan does not include it",
                 param="model",

@@ -74,6 +74,8 @@ class LimitsPolicy:
         found = self._limits.applicable(
             p.plan, p.plan_owner, p.tenant_name, p.app_name, route.name, operation(ctx)
         )
+        if ctx.api_plan is not None and ctx.api is not None:
+            found = self._limits.with_subscription(found, ctx.api, ctx.api_plan)
         if not found.specs:
             return None
         now = self._clock()

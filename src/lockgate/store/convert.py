@@ -112,6 +112,7 @@ def app_record(row: AppRow, tenant: str) -> App:
         updated_at=utc(row.updated_at),
         allow_ips=tuple(row.allow_ips or ()),
         deny_ips=tuple(row.deny_ips or ()),
+        created_by=row.created_by,
     )
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from .product_records import ProductSnapshot
+
 AdminRole = Literal["platform-admin", "tenant-admin", "developer", "auditor"]
 ADMIN_ROLES: tuple[AdminRole, ...] = ("platform-admin", "tenant-admin", "developer", "auditor")
 
@@ -36,6 +38,7 @@ class App:
     updated_at: datetime
     allow_ips: tuple[str, ...] = ()
     deny_ips: tuple[str, ...] = ()
+    created_by: str | None = None  # the admin key that created it (None: CLI, seed, config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +108,4 @@ class IdentitySnapshot:
     apps: tuple[App, ...] = ()
     keys: tuple[KeyEntry, ...] = ()
     admin_keys: tuple[AdminKeyEntry, ...] = field(default=())
+    products: ProductSnapshot = field(default_factory=ProductSnapshot)  # API products

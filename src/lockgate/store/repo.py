@@ -32,6 +32,7 @@ from .convert import (
 )
 from .engine import create_store_engine, migrate
 from .errors import ConflictError, NotFoundError, ValidationError
+from .products import ProductRepo, load_products
 from .records import (
     ADMIN_ROLES,
     AdminKey,
@@ -80,6 +81,7 @@ class Store:
         self._now = now or (lambda: datetime.now(UTC))
         self._key_secret = key_secret
         self._hasher: keyhash.KeyHasher | None = None
+        self.products = ProductRepo(self)  # API products and subscriptions (products.py)
 
     def key_hasher(self) -> keyhash.KeyHasher:
         """Resolved once, at first use (after migrations, for the PostgreSQL meta row)."""
@@ -222,6 +224,7 @@ class Store:
         attributes: Mapping[str, Any] | None = None,
         allow_ips: Iterable[str] = (),
         deny_ips: Iterable[str] = (),
+        created_by: str | None = None,
     ) -> App:
         now = self._now()
         conflict = f"app {name!r} already exists in tenant {tenant!r}"
@@ -238,6 +241,7 @@ class Store:
                 deny_ips=check_networks(deny_ips, "deny_ips"),
                 created_at=now,
                 updated_at=now,
+                created_by=created_by,
             )
             taken = select(AppRow.id).where(AppRow.tenant_id == t.id, AppRow.name == name)
             if s.scalar(taken) is not None:
@@ -450,7 +454,10 @@ class Store:
                 )
                 for r in s.scalars(select(AdminKeyRow).where(AdminKeyRow.revoked_at.is_(None)))
             ]
-        return IdentitySnapshot(version, tuple(tenants), tuple(apps), tuple(keys), tuple(admins))
+            products = load_products(s)
+        return IdentitySnapshot(
+            version, tuple(tenants), tuple(apps), tuple(keys), tuple(admins), products
+        )
 
     def get_meta(self, key: str) -> str | None:
         with self._sessions() as s:

@@ -21,8 +21,8 @@ from .errors import ValidationError
 from .usage_repo import HOUR, ROLLUP_SUMS, USAGE_COLUMNS
 from .usage_tables import PICO, usage_daily, usage_hourly, usage_payloads, usage_records
 
-GroupBy = Literal["tenant", "app", "key", "model", "day", "hour"]
-GROUP_BY: tuple[GroupBy, ...] = ("tenant", "app", "key", "model", "day", "hour")
+GroupBy = Literal["tenant", "app", "key", "model", "day", "hour", "api"]
+GROUP_BY: tuple[GroupBy, ...] = ("tenant", "app", "key", "model", "day", "hour", "api")
 DAY = 86400
 OUT_SUMS = ROLLUP_SUMS  # requests, errors, counted, tokens..., cost_picousd
 
@@ -33,6 +33,7 @@ class Filters:
     app: str | None = None
     key: str | None = None
     model: str | None = None
+    api: str | None = None  # an API product: read from the records (the rollups have no API)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,10 @@ class UsageReader:
             if self.postgres:
                 # Just-in-time compilation costs more than it saves on these aggregates.
                 conn.execute(text("SET LOCAL jit = off"))
-            for source, lo, hi in plan(q.start, q.end, by_hour="hour" in q.group_by):
+            parts = plan(q.start, q.end, by_hour="hour" in q.group_by)
+            if q.filters.api is not None or "api" in q.group_by:  # not in the rollups
+                parts = [("raw", q.start.timestamp(), q.end.timestamp())]
+            for source, lo, hi in parts:
                 if source == "raw":
                     stmt = self._raw_sql(q, _dt(lo), _dt(hi))
                 else:
@@ -142,6 +146,7 @@ class UsageReader:
             "model": model,
             "day": epoch - epoch % DAY,
             "hour": epoch - epoch % HOUR,
+            "api": func.coalesce(r.api, ""),
         }
         cols = [dims[g].label(g) for g in q.group_by]
         one = literal(1)
@@ -253,6 +258,8 @@ def _raw_filters(f: Filters) -> list[ColumnElement[bool]]:
         where.append(r.key_id == f.key)
     if f.model is not None:
         where.append(func.coalesce(r.served_model, r.model) == f.model)
+    if f.api is not None:
+        where.append(r.api == f.api)
     return where
 
 
@@ -357,4 +364,6 @@ def request_row(m: Any) -> dict[str, Any]:
         "fallback": bool(m["fallback"]),
         "cache": m["cache"],
         "cache_saved_tokens": m["cache_saved_tokens"],
+        "api": m["api"],
+        "api_version": m["api_version"],
     }

@@ -66,6 +66,8 @@ class UsageRow(NamedTuple):
     fallback: bool
     cache: str | None
     cache_saved_tokens: int
+    api: str | None = None  # the API product called, and its version
+    api_version: int | None = None
 
     @property
     def billed_model(self) -> str | None:

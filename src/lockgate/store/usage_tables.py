@@ -65,9 +65,12 @@ usage_records = Table(
     Column("fallback", Boolean, nullable=False),
     Column("cache", String(8)),
     Column("cache_saved_tokens", BigInteger, nullable=False),  # tokens a cache hit saved
+    Column("api", String(64)),  # the API product called (migration 0004)
+    Column("api_version", Integer),
     PrimaryKeyConstraint("request_id", "ts", name="pk_usage_records"),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_tenant_ts", "tenant", "ts"),
+    Index("ix_usage_records_api_ts", "api", "ts"),
 )
 
 usage_hourly = Table(

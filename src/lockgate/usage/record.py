@@ -49,6 +49,8 @@ def capture(ctx: RequestContext) -> Captured:
         ctx.payload,
         ctx.trace,
         ctx.guard_decisions,
+        ctx.api,
+        ctx.api_version,
     )
 
 
@@ -96,6 +98,8 @@ def expand(rec: Captured) -> Expanded:
         payload,
         trace,
         guards,
+        api,
+        api_version,
     ) = rec
     finished = finished_at if finished_at is not None else started
     latency = (finished - started) * 1000.0
@@ -146,6 +150,8 @@ def expand(rec: Captured) -> Expanded:
         served_model is not None and served_model != model,
         cache,
         cache_saved_tokens,
+        api,
+        api_version,
     )
     stored = None
     if payload is not None and tenant is not None:
