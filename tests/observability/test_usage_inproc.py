@@ -213,3 +213,39 @@ async def test_an_out_of_range_cursor_is_a_400(inproc: Start, path: str) -> None
         for cursor in ("36893488147419103232", "-5", "x"):
             r = await gw.client.get(path, params={"cursor": cursor}, headers=admin())
             assert r.status_code == 400, (path, cursor, r.text)
+
+
+async def test_a_developer_key_sees_the_usage_of_its_own_apps_only(inproc: Start) -> None:
+    async with inproc(CONFIG, extra_admin_keys=(ADMIN,)) as gw:
+        other_key = await gw.key("acme", "platform-app")  # an app the developer did not create
+        r = await gw.client.post(
+            "/admin/v1/admin-keys", headers=admin(), json={"role": "developer", "tenant": "acme"}
+        )
+        dev = {"authorization": f"Bearer {r.json()['key']}"}
+        await gw.gw.refresher.refresh_now()
+        mine = (
+            await gw.client.post(
+                "/admin/v1/tenants/acme/apps", headers=dev, json={"name": "dev-app"}
+            )
+        ).json()["id"]
+        key = (await gw.client.post(f"/admin/v1/apps/{mine}/keys", headers=dev, json={})).json()
+        await gw.gw.refresher.refresh_now()
+        for k in (key["key"], other_key):
+            r = await gw.client.post(
+                "/v1/chat/completions", headers={"authorization": f"Bearer {k}"}, json=chat("x")
+            )
+            assert r.status_code == 200
+        await gw.gw.obs.flush()
+        r = await gw.client.get("/admin/v1/usage", headers=dev, params={"group_by": "app"})
+        assert [row["app"] for row in r.json()["rows"]] == [mine]
+        rows = (await gw.client.get("/admin/v1/requests", headers=dev)).json()["rows"]
+        assert {row["app"] for row in rows} == {mine}
+        everyone = (await gw.client.get("/admin/v1/requests", headers=admin())).json()["rows"]
+        theirs = next(row["id"] for row in everyone if row["app"] != mine)
+        assert (await gw.client.get(f"/admin/v1/requests/{theirs}", headers=dev)).status_code == 404
+        assert (
+            await gw.client.get(f"/admin/v1/requests/{rows[0]['id']}", headers=dev)
+        ).status_code == 200
+        other_app = next(row["app"] for row in everyone if row["app"] != mine)
+        r = await gw.client.get("/admin/v1/usage", headers=dev, params={"app": other_app})
+        assert r.status_code == 404

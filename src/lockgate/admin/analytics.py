@@ -25,7 +25,8 @@ from lockgate.observability.service import Analytics
 from lockgate.store.audit_repo import AuditFilters
 from lockgate.store.usage_query import GROUP_BY, Filters, GroupBy, RequestQuery, UsageQuery
 
-from .context import Caller
+from . import access
+from .context import AdminContext, Caller, Ctx
 from .openapi import errors
 
 DEFAULT_DAYS = 30
@@ -73,6 +74,27 @@ def scoped_tenant(caller: AdminPrincipal, tenant: str | None) -> str | None:
     if tenant and tenant != caller.tenant:
         raise NotFound(f"tenant {tenant!r} not found")
     return caller.tenant
+
+
+async def scoped_filters(
+    ctx: AdminContext,
+    caller: AdminPrincipal,
+    tenant: str | None,
+    app: str | None,
+    key: str | None,
+    model: str | None,
+    api: str | None,
+) -> Filters:
+    """The filters a caller may use: its tenant's data, and a developer only its own apps'
+    (another app is 404, as if it did not exist)."""
+    scoped = scoped_tenant(caller, tenant)
+    if caller.role != "developer" or scoped is None:
+        return Filters(scoped, app, key, model, api)
+    apps = await ctx.call(ctx.store.list_apps, scoped)
+    owned = tuple(a.id for a in apps if access.owns_app(caller, a.tenant, a.created_by))
+    if app is not None and app not in owned:
+        raise NotFound(f"app {app!r} not found")
+    return Filters(scoped, app, key, model, api, apps=owned)
 
 
 def parse_group_by(value: str) -> tuple[GroupBy, ...]:
@@ -126,6 +148,7 @@ def add_analytics_routes(router: APIRouter) -> None:
     async def usage(
         request: Request,
         data: Data,
+        ctx: Ctx,
         caller: Caller,
         from_: From = None,
         to: To = None,
@@ -153,7 +176,7 @@ def add_analytics_routes(router: APIRouter) -> None:
             start=start,
             end=end,
             group_by=parse_group_by(group_by),
-            filters=Filters(scoped_tenant(caller, tenant), app, key, model, api),
+            filters=await scoped_filters(ctx, caller, tenant, app, key, model, api),
             limit=limit,
             offset=max(0, offset),
         )
@@ -164,6 +187,7 @@ def add_analytics_routes(router: APIRouter) -> None:
     async def requests(
         request: Request,
         data: Data,
+        ctx: Ctx,
         caller: Caller,
         from_: From = None,
         to: To = None,
@@ -182,7 +206,7 @@ def add_analytics_routes(router: APIRouter) -> None:
         query = RequestQuery(
             start=parse_time(from_, "from"),
             end=parse_time(to, "to"),
-            filters=Filters(scoped_tenant(caller, tenant), app, key, model, api),
+            filters=await scoped_filters(ctx, caller, tenant, app, key, model, api),
             status=status,
             limit=limit,
             cursor=cursor,
@@ -191,9 +215,15 @@ def add_analytics_routes(router: APIRouter) -> None:
         return respond(request, format, page.rows, page.next_cursor)
 
     @router.get("/requests/{request_id}", responses=errors(401, 404))
-    async def request_detail(request_id: str, data: Data, caller: Caller) -> dict[str, Any]:
+    async def request_detail(
+        request_id: str, data: Data, ctx: Ctx, caller: Caller
+    ) -> dict[str, Any]:
         """One call, with its payload when its tenant opted in to payload storage."""
         found = await asyncio.to_thread(data.usage.request, request_id, caller.tenant)
+        if found is not None and caller.role == "developer":
+            mine = await scoped_filters(ctx, caller, None, None, None, None, None)
+            if found.get("app") not in (mine.apps or ()):
+                found = None
         if found is None:
             raise NotFound(f"request {request_id!r} not found")
         return found

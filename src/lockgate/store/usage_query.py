@@ -34,6 +34,7 @@ class Filters:
     key: str | None = None
     model: str | None = None
     api: str | None = None  # an API product: read from the records (the rollups have no API)
+    apps: tuple[str, ...] | None = None  # only these app ids (a developer's own apps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,8 @@ class UsageReader:
         for value, col in ((f.tenant, t.tenant), (f.app, t.app_id), (f.key, t.key_id)):
             if value is not None:
                 where.append(col == value)
+        if f.apps is not None:
+            where.append(t.app_id.in_(f.apps))
         if f.model is not None:
             where.append(t.model == f.model)
         return select(*cols, *sums).where(*where).group_by(*(dims[g] for g in q.group_by))
@@ -254,6 +257,8 @@ def _raw_filters(f: Filters) -> list[ColumnElement[bool]]:
         where.append(r.tenant == f.tenant)
     if f.app is not None:
         where.append(r.app_id == f.app)
+    if f.apps is not None:
+        where.append(r.app_id.in_(f.apps))
     if f.key is not None:
         where.append(r.key_id == f.key)
     if f.model is not None:
