@@ -146,8 +146,11 @@ class UsageWriter:
     async def _pump_loop(self) -> None:
         wake = self.queue.wake
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as its timeout fires, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.flush_interval)
+                async with asyncio.timeout(self.flush_interval):
+                    await wake.wait()
             wake.clear()
             self.pump()
 
