@@ -95,6 +95,8 @@ async def measure(gw: Gateway, key: str, n: int) -> tuple[float, float]:
         t3 = clock()
         admit += t1 - t0
         finish += t3 - t2
+        if i % 64 == 63:  # untimed: let the usage writer and timers run, as a serving loop does
+            await asyncio.sleep(0)
     return admit / n * 1e6, finish / n * 1e6
 
 
