@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from lockgate.identity import IdentityRefresher, KeyIndex
 from lockgate.store import IdentitySnapshot, Store
@@ -83,6 +84,9 @@ class FlakySource:
     def key_hasher(self) -> KeyHasher:
         return KeyHasher(b"0123456789abcdef")
 
+    def rehash_keys(self, upgrades: Mapping[tuple[str, str], str]) -> int:
+        return 0
+
 
 async def test_failures_are_logged_and_retried(caplog: pytest.LogCaptureFixture) -> None:
     source = FlakySource()
@@ -97,5 +101,30 @@ async def test_failures_are_logged_and_retried(caplog: pytest.LogCaptureFixture)
             index = await published.next()  # published after the failure was logged
         assert index.version == 2
         assert "identity refresh failed" in caplog.text
+    finally:
+        await refresher.stop()
+
+
+async def test_an_old_sha256_key_is_rehashed_by_the_refresher_after_its_first_use(
+    store: Store,
+) -> None:
+    store.create_tenant("acme")
+    app = store.create_app("acme", "bot")
+    created = store.create_key(app.id)
+    with store.engine.begin() as conn:  # as a release before keyed hashing stored it
+        conn.execute(
+            sa.text("update api_keys set hash = :h, hash_kind = 'sha256' where id = :i"),
+            {"h": KeyHasher.legacy(created.secret), "i": created.key.id},
+        )
+    published = Published()
+    refresher = IdentityRefresher(store, published, interval=0.01)
+    await refresher.start()
+    try:
+        assert published.index is not None
+        assert published.index.lookup(created.secret) is not None  # found by its old hash
+        index = await published.next()  # the refresher stored the keyed hash and reloaded
+        found = index.lookup(created.secret)
+        assert found is not None and found.key_id == created.key.id and not index.upgrades
+        assert {k.hash_kind for k in store.load_identity().keys} == {"hmac"}
     finally:
         await refresher.stop()

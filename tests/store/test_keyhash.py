@@ -97,6 +97,22 @@ def test_keys_from_before_keyed_hashing_keep_working_after_the_upgrade(tmp_path:
         assert index.lookup(new_key) is not None
         admin = index.admin_lookup(old_admin)
         assert admin is not None and admin.role == "platform-admin"
+        # first use: the old hashes are replaced by keyed ones, and the keys still work
+        before = store.identity_version()
+        assert store.rehash_keys(index.upgrades) == 2
+        assert store.rehash_keys(index.upgrades) == 0  # already upgraded: left alone
+        assert store.identity_version() == before + 1
+        snapshot = store.load_identity()
+        assert {k.hash_kind for k in snapshot.keys} | {
+            a.hash_kind for a in snapshot.admin_keys
+        } == {"hmac"}
+        with store.engine.connect() as conn:
+            stored = {r[0] for r in conn.execute(sa.text("select hash from api_keys"))}
+        assert hashlib.sha256(old_key.encode()).hexdigest() not in stored
+        upgraded = KeyIndex.from_snapshot(snapshot, hasher=store.key_hasher())
+        again = upgraded.lookup(old_key)
+        assert again is not None and again.key_id == "k1" and not upgraded.upgrades
+        assert upgraded.admin_lookup(old_admin) is not None and not upgraded.upgrades
         with store.engine.begin() as conn:  # and back down, data intact
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0001")

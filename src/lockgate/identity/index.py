@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from lockgate.conditions import frozen_map
 from lockgate.store.convert import TZ_ATTRIBUTE, is_time_zone
-from lockgate.store.keyhash import SHA256, KeyHasher
+from lockgate.store.keyhash import ADMIN_KEY, API_KEY, SHA256, KeyHasher
 from lockgate.store.records import App, IdentitySnapshot, Tenant
 
 from .iprules import IpRule, ip_rule
@@ -36,6 +36,7 @@ class KeyIndex:
         "_hasher",
         "_legacy",
         "_legacy_admins",
+        "upgrades",
         "version",
     )
 
@@ -58,6 +59,9 @@ class KeyIndex:
         self._hasher = hasher
         self._legacy = legacy or {}
         self._legacy_admins = legacy_admins or {}
+        # Keys found by their old plain SHA-256 hash: (kind, row id) -> keyed hash, for the
+        # refresher to store so the old hash leaves the database once the key is used.
+        self.upgrades: dict[tuple[str, str], str] = {}
         self.version = version
 
     @classmethod
@@ -107,9 +111,12 @@ class KeyIndex:
 
     def lookup(self, secret: str) -> Principal | None:
         """The principal for an API key, or None if unknown, revoked or expired."""
-        p = self._by_hash.get(self._hasher.hash(secret))
+        hashed = self._hasher.hash(secret)
+        p = self._by_hash.get(hashed)
         if p is None and self._legacy:
             p = self._legacy.get(KeyHasher.legacy(secret))
+            if p is not None and p.key_id is not None:
+                self.upgrades[(API_KEY, p.key_id)] = hashed
         if p is None or (p.expires_at is not None and self._clock() >= p.expires_at):
             return None
         return p
@@ -119,9 +126,12 @@ class KeyIndex:
         return self._apps.get((tenant, app))
 
     def admin_lookup(self, secret: str) -> AdminPrincipal | None:
-        found = self._admins.get(self._hasher.hash(secret))
+        hashed = self._hasher.hash(secret)
+        found = self._admins.get(hashed)
         if found is None and self._legacy_admins:
             found = self._legacy_admins.get(KeyHasher.legacy(secret))
+            if found is not None:
+                self.upgrades[(ADMIN_KEY, found.key_id)] = hashed
         return found
 
     def __len__(self) -> int:

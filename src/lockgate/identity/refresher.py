@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from lockgate.errors import describe
@@ -27,6 +27,7 @@ class IdentitySource(Protocol):
     def identity_version(self) -> int: ...
     def load_identity(self) -> IdentitySnapshot: ...
     def key_hasher(self) -> KeyHasher: ...
+    def rehash_keys(self, upgrades: Mapping[tuple[str, str], str]) -> int: ...
 
 
 class IdentityRefresher:
@@ -51,6 +52,7 @@ class IdentityRefresher:
         self._version: int | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._index: KeyIndex | None = None
 
     @property
     def version(self) -> int | None:
@@ -69,6 +71,7 @@ class IdentityRefresher:
             if self._on_snapshot is not None:
                 self._on_snapshot(snapshot)
             self._on_index(index)
+            self._index = index
             return index
 
     async def refresh_if_behind(self, version: int) -> None:
@@ -90,11 +93,22 @@ class IdentityRefresher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def _rehash_used_legacy_keys(self) -> None:
+        """Store the keyed hash of every old SHA-256 key used since the last poll."""
+        index = self._index
+        if index is None or not index.upgrades:
+            return
+        upgrades, index.upgrades = index.upgrades, {}
+        changed = await asyncio.to_thread(self._store.rehash_keys, upgrades)
+        if changed:
+            log.info("%d keys hashed with the server secret on first use", changed)
+
     async def _poll(self) -> None:
         failing = False
         while True:
             await asyncio.sleep(self._interval)
             try:
+                await self._rehash_used_legacy_keys()
                 version = await asyncio.to_thread(self._store.identity_version)
                 if version != self._version:
                     await self.refresh_now()

@@ -8,7 +8,9 @@ PostgreSQL, which has no "next to", a row of the store's ``meta`` table, so ever
 finds the same one (set the variable to keep it out of the database).
 
 Rows written before keyed hashing (plain SHA-256, ``hash_kind = 'sha256'``) keep working: the
-key index looks them up by their old hash, so nobody is locked out by the upgrade.
+key index looks them up by their old hash, so nobody is locked out by the upgrade, and the first
+use of such a key replaces its stored hash with the keyed one (``Store.rehash_keys``, called by
+the identity refresher), so old hashes leave the database as their keys are used.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.engine import make_url
 ENV_SECRET = "LOCKGATE_KEY_SECRET"
 HMAC = "hmac"
 SHA256 = "sha256"  # rows from before keyed hashing
+API_KEY, ADMIN_KEY = "api", "admin"  # which table a key to rehash lives in
 META_SECRET = "key_hash_secret"
 BLOCK = 64  # SHA-256's block size
 

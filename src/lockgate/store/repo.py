@@ -11,9 +11,9 @@ import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import CursorResult, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -424,6 +424,26 @@ class Store:
         if not found:
             raise NotFoundError(f"admin key {admin_key_id!r} not found")
         return found[0]
+
+    def rehash_keys(self, upgrades: Mapping[tuple[str, str], str]) -> int:
+        """Replace the plain SHA-256 hashes of keys that were just used with their keyed hashes
+        (``(API_KEY | ADMIN_KEY, id) -> hash``); rows already upgraded are left alone. Bumps
+        the identity version when a row changed, so every replica reloads. Rows changed."""
+        changed = 0
+        with self._sessions.begin() as s:
+            for (kind, key_id), hashed in upgrades.items():
+                table: type[ApiKeyRow] | type[AdminKeyRow] = (
+                    ApiKeyRow if kind == keyhash.API_KEY else AdminKeyRow
+                )
+                result = s.execute(
+                    update(table)
+                    .where(table.id == key_id, table.hash_kind == keyhash.SHA256)
+                    .values(hash=hashed, hash_kind=keyhash.HMAC)
+                )
+                changed += cast("CursorResult[Any]", result).rowcount
+            if changed:
+                s.execute(_BUMP)
+        return changed
 
     # --- identity snapshot, meta -------------------------------------------------------------
 
