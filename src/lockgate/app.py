@@ -56,6 +56,7 @@ from lockgate.usage.tokenizer import encoding
 log = logging.getLogger("lockgate")
 
 ADMIN_PREFIX = "/admin/v1"
+UI_PREFIXES = ("/console", "/portal", "/ui/static/")
 GC_GEN0_THRESHOLD = 20_000
 
 
@@ -155,6 +156,9 @@ class Gateway:
             )
         self.reloads = 0
         self.tune_gc = tune_gc
+        self.web_ui = config.server.web_ui
+        self._ui: Any = None  # the web UI, built on the first request for it
+        self._ui_lock = asyncio.Lock()
 
     # --- resources ---------------------------------------------------------------------------
 
@@ -291,6 +295,8 @@ class Gateway:
                 sub = dict(scope)
                 sub["root_path"] = scope.get("root_path", "") + ADMIN_PREFIX
                 await self.admin(sub, receive, send)
+            elif self.web_ui and path.startswith(UI_PREFIXES):
+                await (await self._web_ui())(scope, receive, send)
             else:
                 rid = [(b"x-request-id", self.dataplane.new_request_id().encode())]
                 if path == "/healthz":
@@ -304,6 +310,16 @@ class Gateway:
                     await send_bytes(send, 404, err.openai_body(), rid)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _web_ui(self) -> Any:
+        """The console and portal, imported and built on first use (lockgate.ui)."""
+        if self._ui is None:
+            async with self._ui_lock:
+                if self._ui is None:
+                    from lockgate.ui.mount import build_ui  # imported only when used
+
+                    self._ui = await build_ui(self)
+        return self._ui
 
     async def _ready(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         checks: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lockgate.errors import AuthenticationFailed, InvalidRequest
-from lockgate.identity.principal import AdminPrincipal
+from lockgate.identity.principal import AdminPrincipal, scope_admin
 from lockgate.store.repo import Store
 
 P = ParamSpec("P")
@@ -70,8 +70,13 @@ ADMIN_KEY = HTTPBearer(
 
 
 def authenticate(
-    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(ADMIN_KEY)]
+    request: Request,
+    ctx: Ctx,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(ADMIN_KEY)],
 ) -> AdminPrincipal:
+    internal = scope_admin(request.scope)
+    if internal is not None:
+        return internal  # the web console, in-process, for its signed-in key
     token = credentials.credentials.strip() if credentials is not None else ""
     principal = ctx.admin_auth(token) if token else None
     if principal is None:

@@ -169,6 +169,7 @@ class ServerConfig(Strict):
     tls: TlsConfig | None = None
     limits: ServerLimitsConfig = ServerLimitsConfig()
     upstream: UpstreamPoolConfig = UpstreamPoolConfig()
+    web_ui: bool = True  # /console, /portal and /ui/static (built on first use)
 
 
 class JwtClaims(Strict):

@@ -29,6 +29,7 @@ class KeyIndex:
     """Immutable once built; a refresh builds a new one and swaps the reference."""
 
     __slots__ = (
+        "_admin_ids",
         "_admins",
         "_apps",
         "_by_hash",
@@ -62,6 +63,9 @@ class KeyIndex:
         # Keys found by their old plain SHA-256 hash: (kind, row id) -> keyed hash, for the
         # refresher to store so the old hash leaves the database once the key is used.
         self.upgrades: dict[tuple[str, str], str] = {}
+        self._admin_ids = {
+            p.key_id: p for p in (*self._admins.values(), *self._legacy_admins.values())
+        }
         self.version = version
 
     @classmethod
@@ -133,6 +137,10 @@ class KeyIndex:
             if found is not None:
                 self.upgrades[(ADMIN_KEY, found.key_id)] = hashed
         return found
+
+    def admin_by_id(self, key_id: str) -> AdminPrincipal | None:
+        """The admin key with this id while it is valid (the web console's sessions name it)."""
+        return self._admin_ids.get(key_id)
 
     def __len__(self) -> int:
         return len(self._by_hash) + len(self._legacy)

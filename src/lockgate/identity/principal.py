@@ -50,3 +50,15 @@ class AdminPrincipal:
     key_id: str
     role: AdminRole
     tenant: str | None
+
+
+# The web console calls the admin API in-process on behalf of a signed-in admin key: it puts
+# the key's principal in the ASGI scope under this name. A scope built from an HTTP request
+# never carries it (the server builds scopes), so it cannot be sent from outside.
+SCOPE_ADMIN = "lockgate.admin_principal"
+
+
+def scope_admin(scope: Mapping[str, Any]) -> AdminPrincipal | None:
+    """The principal an in-process caller put in ``scope``, if any."""
+    found = scope.get(SCOPE_ADMIN)
+    return found if isinstance(found, AdminPrincipal) else None

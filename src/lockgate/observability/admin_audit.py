@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from lockgate.identity.principal import AdminPrincipal
+from lockgate.identity.principal import AdminPrincipal, scope_admin
 from lockgate.ingress.http import Message, Receive, Scope, Send
 from lockgate.store.audit_repo import AuditEntry
 from lockgate.store.errors import StoreError
@@ -91,6 +91,9 @@ class AdminAudit:
                 await send(message)
 
     def _caller(self, scope: Scope) -> AdminPrincipal | None:
+        internal = scope_admin(scope)
+        if internal is not None:
+            return internal  # the web console, in-process, for its signed-in key
         for key, value in scope["headers"]:
             if key == b"authorization":
                 scheme, _, token = value.decode("latin-1").partition(" ")

@@ -1,0 +1,319 @@
+"""``/console``: tenants, apps and keys; subscriptions; API products; usage; requests; limits;
+deployments; audit. Every read and change goes through the admin API (``adminapi``), so a
+tenant-admin sees its tenant only and another tenant's page is the admin API's 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from starlette.responses import Response
+
+from lockgate.store.audit_repo import Verdict
+
+from . import charts
+from .adminapi import AdminApiError
+from .web import Page, choices, redirect
+
+SUBSCRIPTION_ACTIONS = ("approve", "reject", "revoke")
+LIFECYCLE_ACTIONS = ("publish", "deprecate", "retire")
+USAGE_DIMENSIONS = ("tenant", "app", "model")
+USAGE_METRICS = {"requests": "Requests", "tokens": "Tokens", "cost": "Cost (USD)"}
+REQUEST_FILTERS = ("tenant", "app", "model", "status")
+
+
+def q(value: str) -> str:
+    return quote(value, safe="")
+
+
+# --- tenants, apps, keys ---------------------------------------------------------------------
+
+
+async def overview(p: Page) -> Response:
+    rows = await _usage_rows(p, "tenant", days=14)
+    chart = charts.build(rows, "day", "tenant", "requests", "Requests per day by tenant")
+    pending = await p.data("/subscriptions", status="pending")
+    deployments = await p.data("/deployments")
+    unhealthy = [d for d in deployments if not d.get("available", True)]
+    return p.render(
+        "console/overview.html",
+        chart=charts.svg(chart),
+        pending=len(pending),
+        deployments=len(deployments),
+        unhealthy=len(unhealthy),
+    )
+
+
+async def tenants(p: Page, error: str | None = None, status: int = 200) -> Response:
+    return p.render("console/tenants.html", status, tenants=await p.data("/tenants"), error=error)
+
+
+async def create_tenant(p: Page) -> Response:
+    body: dict[str, Any] = {"name": p.form.get("name", "")}
+    if p.form.get("plan"):
+        body["plan"] = p.form["plan"]
+    try:
+        await p.api("POST", "/tenants", body=body)
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await tenants(p, err.message, err.status)
+    return redirect(f"/console/tenants/{q(body['name'])}", p.request)
+
+
+async def tenant(p: Page, error: str | None = None, status: int = 200) -> Response:
+    name = p.request.path_params["tenant"]
+    found = await p.api("GET", f"/tenants/{q(name)}")
+    apps = await p.data(f"/tenants/{q(name)}/apps")
+    return p.render("console/tenant.html", status, tenant=found, apps=apps, error=error)
+
+
+async def create_app(p: Page) -> Response:
+    name = p.request.path_params["tenant"]
+    try:
+        app = await p.api("POST", f"/tenants/{q(name)}/apps", body={"name": p.form.get("name")})
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await tenant(p, err.message, err.status)
+    return redirect(f"{p.area.home}/apps/{q(app['id'])}", p.request)
+
+
+async def app_page(
+    p: Page, *, created: Any = None, error: str | None = None, status: int = 200
+) -> Response:
+    app_id = p.request.path_params["app_id"]
+    app = await p.api("GET", f"/apps/{q(app_id)}")
+    keys = await p.data(f"/apps/{q(app_id)}/keys")
+    subscriptions = await p.data("/subscriptions", app=app_id)
+    apis = await p.data("/apis")
+    return p.render(
+        "app.html",
+        status,
+        app=app,
+        keys=keys,
+        subscriptions=subscriptions,
+        apis=apis,
+        created=created,
+        error=error,
+    )
+
+
+async def create_key(p: Page) -> Response:
+    app_id = p.request.path_params["app_id"]
+    body = {"name": p.form["name"]} if p.form.get("name") else {}
+    try:
+        created = await p.api("POST", f"/apps/{q(app_id)}/keys", body=body)
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await app_page(p, error=err.message, status=err.status)
+    return await app_page(p, created=created, status=201)  # the secret, shown this once
+
+
+async def rotate_key(p: Page) -> Response:
+    created = await p.api("POST", f"/keys/{q(p.request.path_params['key_id'])}/rotate", body={})
+    p.request.path_params["app_id"] = created["app_id"]
+    return await app_page(p, created=created, status=201)
+
+
+async def revoke_key(p: Page) -> Response:
+    await p.api("DELETE", f"/keys/{q(p.request.path_params['key_id'])}")
+    return redirect(f"{p.area.home}/apps/{q(p.form.get('app', ''))}", p.request)
+
+
+# --- subscriptions and API products ------------------------------------------------------------
+
+
+async def subscriptions(p: Page, error: str | None = None, status: int = 200) -> Response:
+    state = p.arg("status") or "pending"
+    shown = "" if state == "all" else state
+    rows = await p.data("/subscriptions", status=shown or None)
+    return p.render("console/subscriptions.html", status, rows=rows, state=state, error=error)
+
+
+async def decide(p: Page) -> Response:
+    sub_id = p.request.path_params["sub_id"]
+    action = p.request.path_params["action"]
+    if action not in SUBSCRIPTION_ACTIONS:
+        return p.render("not_found.html", 404, message="no such action")
+    reason = p.form.get("reason") or None
+    try:
+        await p.api("POST", f"/subscriptions/{q(sub_id)}/{action}", body={"reason": reason})
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await subscriptions(p, err.message, err.status)
+    back = p.form.get("back", "")
+    return redirect(back if back.startswith("/console/") else "/console/subscriptions", p.request)
+
+
+async def apis(p: Page, error: str | None = None, status: int = 200) -> Response:
+    tenants_ = await p.data("/tenants")
+    return p.render(
+        "console/apis.html", status, apis=await p.data("/apis"), tenants=tenants_, error=error
+    )
+
+
+async def create_api(p: Page) -> Response:
+    body: dict[str, Any] = {"name": p.form.get("name", ""), "subscription": "manual"}
+    for field in ("tenant", "description"):
+        if p.form.get(field):
+            body[field] = p.form[field]
+    if p.form.get("subscription") in ("auto", "manual"):
+        body["subscription"] = p.form["subscription"]
+    try:
+        await p.api("POST", "/apis", body=body)
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await apis(p, err.message, err.status)
+    return redirect(f"/console/apis/{q(body['name'])}", p.request)
+
+
+async def api_page(p: Page, error: str | None = None, status: int = 200) -> Response:
+    name = p.request.path_params["name"]
+    api = await p.api("GET", f"/apis/{q(name)}")
+    subs = await p.data("/subscriptions", api=name)
+    return p.render("console/api.html", status, api=api, subscriptions=subs, error=error)
+
+
+async def add_version(p: Page) -> Response:
+    name = p.request.path_params["name"]
+    body = {"model": p.form.get("model", ""), "template": p.form.get("template", "")}
+    try:
+        await p.api("POST", f"/apis/{q(name)}/versions", body=body)
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await api_page(p, err.message, err.status)
+    return redirect(f"/console/apis/{q(name)}", p.request)
+
+
+async def lifecycle(p: Page) -> Response:
+    name = p.request.path_params["name"]
+    version = p.request.path_params["version"]
+    action = p.request.path_params["action"]
+    if action not in LIFECYCLE_ACTIONS:
+        return p.render("not_found.html", 404, message="no such action")
+    body: dict[str, Any] = {}
+    if action == "deprecate" and p.form.get("sunset"):
+        body["sunset"] = p.form["sunset"]
+    try:
+        await p.api("POST", f"/apis/{q(name)}/versions/{q(version)}/{action}", body=body)
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await api_page(p, err.message, err.status)
+    return redirect(f"/console/apis/{q(name)}", p.request)
+
+
+# --- analytics and operations -------------------------------------------------------------
+
+
+async def _usage_rows(p: Page, dimension: str, days: int, **filters: str) -> list[dict[str, Any]]:
+    end = datetime.now(UTC)
+    start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    found = await p.api(
+        "GET",
+        "/usage",
+        query={
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "group_by": f"day,{dimension}",
+            "limit": "10000",
+            **filters,
+        },
+    )
+    rows: list[dict[str, Any]] = found["rows"]
+    for r in rows:
+        r["tokens"] = (r.get("input_tokens") or 0) + (r.get("output_tokens") or 0)
+    return rows
+
+
+def _days(p: Page) -> int:
+    text = p.arg("days")
+    return int(text) if text in ("1", "7", "14", "30", "90") else 14
+
+
+async def usage(p: Page) -> Response:
+    dimension = p.arg("by") if p.arg("by") in USAGE_DIMENSIONS else "tenant"
+    days = _days(p)
+    rows = await _usage_rows(p, dimension, days)
+    figures = [
+        charts.svg(charts.build(rows, "day", dimension, metric, f"{label} per day by {dimension}"))
+        for metric, label in USAGE_METRICS.items()
+    ]
+    totals = _totals(rows, dimension)
+    return p.render(
+        "usage.html",
+        figures=list(zip(USAGE_METRICS.values(), figures, strict=True)),
+        dimension=dimension,
+        dimensions=USAGE_DIMENSIONS,
+        days=days,
+        totals=totals,
+    )
+
+
+def _totals(rows: list[dict[str, Any]], dimension: str) -> list[dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        name = str(r.get(dimension) or "(none)")
+        t = out.setdefault(name, {"name": name, "requests": 0, "tokens": 0, "cost": 0.0})
+        t["requests"] += r.get("requests") or 0
+        t["tokens"] += r.get("tokens") or 0
+        t["cost"] += r.get("cost") or 0.0
+    return sorted(out.values(), key=lambda t: -t["requests"])
+
+
+async def requests(p: Page) -> Response:
+    filters = {f: p.arg(f) or None for f in REQUEST_FILTERS}
+    rows = await p.data("/requests", limit="100", **filters)
+    return p.render(
+        "requests.html",
+        rows=rows,
+        filters=filters,
+        models=choices(rows, "model"),
+    )
+
+
+async def request_detail(p: Page) -> Response:
+    found = await p.api("GET", f"/requests/{q(p.request.path_params['request_id'])}")
+    return p.render("request.html", row=found)
+
+
+async def limits(p: Page) -> Response:
+    subject = {f: p.arg(f) or None for f in ("tenant", "app", "key")}
+    report: Any = None
+    error = None
+    if any(subject.values()):
+        try:
+            report = await p.api("GET", "/limits", query=subject)
+        except AdminApiError as err:
+            if err.status == 404:
+                raise
+            error = err.message
+    tenants_ = await p.data("/tenants")
+    return p.render(
+        "console/limits.html", report=report, subject=subject, tenants=tenants_, error=error
+    )
+
+
+async def deployments(p: Page) -> Response:
+    return p.render("console/deployments.html", rows=await p.data("/deployments"))
+
+
+def audit_endpoint(
+    verify: Callable[[], Awaitable[Verdict]],
+) -> Callable[[Page], Awaitable[Response]]:
+    async def audit(p: Page) -> Response:
+        filters = {f: p.arg(f) or None for f in ("actor", "action")}
+        rows = await p.data("/audit", limit="100", **filters)
+        # the chain spans every tenant: only a platform-wide key may check the whole of it
+        verdict = await verify() if p.caller.tenant is None else None
+        return p.render("console/audit.html", rows=rows, verdict=verdict, filters=filters)
+
+    return audit
