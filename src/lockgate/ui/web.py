@@ -72,7 +72,8 @@ class Web:
     )
 
     def html(self, template: str, status: int = 200, **values: Any) -> Response:
-        body = self.env.get_template(template).render(**values)
+        context = {"caller": None, "page": None, "csrf": "", "path": "", **values}
+        body = self.env.get_template(template).render(**context)
         return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
     def session(self, request: Request) -> tuple[Session, AdminPrincipal] | None:
@@ -229,7 +230,7 @@ READ_ONLY = "An auditor key is read-only: it cannot change anything."
 
 
 def _bare(area: Area, message: str) -> dict[str, Any]:
-    return {"area": area, "caller": None, "page": None, "csrf": "", "message": message}
+    return {"area": area, "message": message}
 
 
 def choices(rows: Sequence[Mapping[str, Any]], key: str) -> list[str]:

@@ -1,0 +1,191 @@
+"""The console and the portal over plain HTTP: sessions, CSRF, roles, escaping, headers."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from conftest import HOSTILE, Seed, csrf_of, signed_in
+
+
+def test_a_page_without_a_session_redirects_to_the_sign_in_form(seed: Seed) -> None:
+    for area, page in (("console", "/console/tenants"), ("portal", "/portal/apps")):
+        r = httpx.get(seed.base + page)
+        assert r.status_code == 303
+        assert r.headers["location"] == f"/{area}/sign-in?next={page}"
+        form = httpx.get(seed.base + r.headers["location"]).text
+        assert '<label for="key">Key</label>' in form
+        assert ">Sign in</button>" in form
+
+
+def test_the_session_cookie_is_httponly_samesite_strict_and_expires(seed: Seed) -> None:
+    c = httpx.Client(base_url=seed.base)
+    token = csrf_of(c.get("/console/sign-in").text)
+    r = c.post("/console/sign-in", data={"csrf": token, "key": seed.keys["platform"]})
+    assert r.status_code == 303 and r.headers["location"] == "/console"
+    [session] = [h for h in r.headers.get_list("set-cookie") if h.startswith("lockgate_session=")]
+    flags = [f.strip() for f in session.split(";")]
+    assert "HttpOnly" in flags and "SameSite=Strict" in flags and "Path=/" in flags
+    assert "Max-Age=28800" in flags
+    assert "Secure" not in flags  # plain HTTP here; under TLS the cookie is Secure
+    assert seed.keys["platform"] not in session  # the cookie names the key, never its secret
+    assert c.get("/console/tenants").status_code == 200
+
+
+def test_a_tampered_or_foreign_cookie_is_no_session(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    cookie = c.cookies["lockgate_session"]
+    body, sig = cookie.split(".")
+    for forged in (f"{body}.{sig[:-2]}AA", f"{body}x.{sig}", "garbage", ""):
+        r = httpx.get(seed.base + "/console/tenants", cookies={"lockgate_session": forged})
+        assert r.status_code == 303, forged
+
+
+def test_sign_in_with_an_unknown_key_is_refused(seed: Seed) -> None:
+    c = httpx.Client(base_url=seed.base)
+    token = csrf_of(c.get("/console/sign-in").text)
+    r = c.post("/console/sign-in", data={"csrf": token, "key": "lg-not-a-key"})
+    assert r.status_code == 401
+    assert "not a valid admin key" in r.text
+    assert "lockgate_session" not in c.cookies
+
+
+def test_sign_in_without_its_csrf_token_is_refused(seed: Seed) -> None:
+    c = httpx.Client(base_url=seed.base)
+    c.get("/console/sign-in")
+    r = c.post("/console/sign-in", data={"key": seed.keys["platform"]})
+    assert r.status_code == 403
+    assert "lockgate_session" not in c.cookies
+
+
+def test_sign_in_never_redirects_off_site(seed: Seed) -> None:
+    c = httpx.Client(base_url=seed.base)
+    token = csrf_of(c.get("/console/sign-in").text)
+    data = {"csrf": token, "key": seed.keys["platform"], "next": "//evil.example/console"}
+    r = c.post("/console/sign-in", data=data)
+    assert r.headers["location"] == "/console"
+
+
+def test_a_post_without_the_csrf_token_is_refused(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    r = c.post("/console/tenants", data={"name": "csrf-victim"})
+    assert r.status_code == 403
+    assert "CSRF" in r.text
+    other = signed_in(seed, seed.keys["platform"])  # another session's token is no better
+    r = c.post("/console/tenants", data={"name": "csrf-victim", "csrf": csrf_of(other.get("/console/tenants").text)})  # fmt: skip
+    assert r.status_code == 403
+    with seed.admin() as a:
+        assert a.get("/tenants/csrf-victim").status_code == 404
+    r = c.post("/console/sign-out", data={})
+    assert r.status_code == 403  # even signing out needs the token
+
+
+def test_an_auditor_sees_no_forms_and_its_posts_are_refused(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["auditor"])
+    for page in ("/console/tenants", "/console/tenants/acme", "/console/subscriptions",
+                 f"/console/apps/{seed.apps['acme/bot']}", "/console/apis/summarize"):  # fmt: skip
+        html = c.get(page).text
+        posts = re.findall(r'<form method="post" action="([^"]+)"', html)
+        assert posts == ["/console/sign-out"], (page, posts)
+    token = csrf_of(c.get("/console/tenants").text)
+    r = c.post("/console/tenants/acme/apps", data={"csrf": token, "name": "by-auditor"})
+    assert r.status_code == 403
+    assert "read-only" in r.text
+    with seed.admin() as a:
+        names = [x["name"] for x in a.get("/tenants/acme/apps").json()["data"]]
+    assert "by-auditor" not in names
+    assert c.get("/console/audit").status_code == 200
+
+
+def test_a_tenant_admin_gets_404_for_another_tenants_pages(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["acme-admin"])
+    assert c.get("/console/tenants/acme").status_code == 200
+    for page in ("/console/tenants/globex", f"/console/apps/{seed.apps['globex/crm']}",
+                 "/console/tenants/no-such-tenant"):  # fmt: skip
+        r = c.get(page)
+        assert r.status_code == 404, page
+        assert "globex" not in r.text.split("<main", 1)[1] or page.endswith("globex")
+    tenants = c.get("/console/tenants").text
+    assert "/console/tenants/acme" in tenants and "/console/tenants/globex" not in tenants
+    token = csrf_of(tenants)
+    r = c.post("/console/tenants/globex/apps", data={"csrf": token, "name": "intruder"})
+    assert r.status_code == 404
+
+
+def test_a_tenant_name_cannot_carry_markup(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    token = csrf_of(c.get("/console/tenants").text)
+    r = c.post("/console/tenants", data={"csrf": token, "name": HOSTILE})
+    assert r.status_code == 400  # the admin API's own rule, shown on the page
+    assert "name must be" in r.text and HOSTILE not in r.text
+
+
+def test_hostile_text_is_rendered_as_text(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    pages = {
+        f"/console/apps/{seed.apps['acme/bot']}": "a key's name",
+        "/console/apis/summarize": "an API's description",
+        "/console/requests": "a requested model's name",
+        "/console/usage?by=model": "a chart's series",
+    }
+    for page, what in pages.items():
+        html = c.get(page).text
+        assert HOSTILE not in html, what
+        assert escaped in html, what
+    portal = signed_in(seed, seed.keys["developer"], "portal")
+    html = portal.get("/portal/apis/summarize").text
+    assert HOSTILE not in html and escaped in html
+
+
+def test_pages_carry_a_csp_without_inline_script_or_style(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    for page in ("/console", "/console/usage", "/console/audit", "/portal", "/portal/apps"):
+        r = c.get(page)
+        assert r.status_code == 200, page
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert not re.search(r"<script(?![^>]*\bsrc=)", r.text), page  # no inline script
+        assert not re.search(r"\sstyle=", r.text), page  # no inline style
+        assert not re.search(r"\son[a-z]+=", r.text), page  # no inline event handler
+
+
+def test_sign_out_ends_the_session(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    token = csrf_of(c.get("/console").text)
+    r = c.post("/console/sign-out", data={"csrf": token})
+    assert r.status_code == 303 and r.headers["location"] == "/console/sign-in?signed_out=1"
+    assert c.get("/console/tenants").status_code == 303
+
+
+def test_revoking_the_admin_key_ends_its_sessions(seed: Seed) -> None:
+    with seed.admin() as a:
+        made = a.post("/admin-keys", json={"role": "auditor", "tenant": "acme"}).json()
+        c = signed_in(seed, made["key"])
+        assert c.get("/console/tenants").status_code == 200
+        assert a.delete(f"/admin-keys/{made['id']}").status_code == 204
+    assert c.get("/console/tenants").status_code == 303
+
+
+def test_each_role_lands_in_its_own_area(seed: Seed) -> None:
+    dev = signed_in(seed, seed.keys["developer"], "portal")
+    assert dev.get("/portal").status_code == 200
+    r = dev.get("/console/tenants")
+    assert r.status_code == 303 and r.headers["location"] == "/portal"
+    auditor = signed_in(seed, seed.keys["auditor"])
+    r = auditor.get("/portal")
+    assert r.status_code == 303 and r.headers["location"] == "/console"
+
+
+def test_console_actions_are_in_the_audit_log(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["acme-admin"])
+    token = csrf_of(c.get("/console/tenants/acme").text)
+    r = c.post("/console/tenants/acme/apps", data={"csrf": token, "name": "audited-app"})
+    assert r.status_code == 303
+    app_id = r.headers["location"].rsplit("/", 1)[1]
+    with seed.admin() as a:
+        rows = a.get("/audit", params={"tenant": "acme", "limit": 50}).json()["rows"]
+    [entry] = [e for e in rows if (e.get("after") or {}).get("id") == app_id]
+    assert entry["actor"] != "bootstrap" and entry["role"] == "tenant-admin"
