@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
-from conftest import HOSTILE, Seed, csrf_of, signed_in
+from ui_harness import HOSTILE, Seed, csrf_of, signed_in
 
 
 def test_a_page_without_a_session_redirects_to_the_sign_in_form(seed: Seed) -> None:
@@ -72,7 +72,8 @@ def test_a_post_without_the_csrf_token_is_refused(seed: Seed) -> None:
     assert r.status_code == 403
     assert "CSRF" in r.text
     other = signed_in(seed, seed.keys["platform"])  # another session's token is no better
-    r = c.post("/console/tenants", data={"name": "csrf-victim", "csrf": csrf_of(other.get("/console/tenants").text)})  # fmt: skip
+    foreign = csrf_of(other.get("/console/tenants").text)
+    r = c.post("/console/tenants", data={"name": "csrf-victim", "csrf": foreign})
     assert r.status_code == 403
     with seed.admin() as a:
         assert a.get("/tenants/csrf-victim").status_code == 404

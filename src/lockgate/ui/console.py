@@ -114,6 +114,11 @@ async def create_key(p: Page) -> Response:
     return await app_page(p, created=created, status=201)  # the secret, shown this once
 
 
+async def keys_page(p: Page) -> Response:
+    """A reload or bookmark of the page a new key was shown on: the app's page (no secret)."""
+    return redirect(f"{p.area.home}/apps/{q(p.request.path_params['app_id'])}", p.request)
+
+
 async def rotate_key(p: Page) -> Response:
     created = await p.api("POST", f"/keys/{q(p.request.path_params['key_id'])}/rotate", body={})
     p.request.path_params["app_id"] = created["app_id"]
