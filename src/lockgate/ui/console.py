@@ -219,18 +219,23 @@ async def lifecycle(p: Page) -> Response:
 # --- analytics and operations -------------------------------------------------------------
 
 
-async def _usage_rows(p: Page, dimension: str, days: int, **filters: str) -> list[dict[str, Any]]:
+def _bucket(days: int) -> str:
+    return "hour" if days <= 1 else "day"
+
+
+async def _usage_rows(p: Page, dimension: str, days: int) -> list[dict[str, Any]]:
     end = datetime.now(UTC)
-    start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=days)
+    if days > 1:
+        start = start.replace(hour=0, minute=0, second=0, microsecond=0)
     found = await p.api(
         "GET",
         "/usage",
         query={
             "from": start.isoformat(),
             "to": end.isoformat(),
-            "group_by": f"day,{dimension}",
+            "group_by": f"{_bucket(days)},{dimension}",
             "limit": "10000",
-            **filters,
         },
     )
     rows: list[dict[str, Any]] = found["rows"]
@@ -248,8 +253,11 @@ async def usage(p: Page) -> Response:
     dimension = p.arg("by") if p.arg("by") in USAGE_DIMENSIONS else "tenant"
     days = _days(p)
     rows = await _usage_rows(p, dimension, days)
+    bucket = _bucket(days)
     figures = [
-        charts.svg(charts.build(rows, "day", dimension, metric, f"{label} per day by {dimension}"))
+        charts.svg(
+            charts.build(rows, bucket, dimension, metric, f"{label} per {bucket} by {dimension}")
+        )
         for metric, label in USAGE_METRICS.items()
     ]
     totals = _totals(rows, dimension)
@@ -259,6 +267,7 @@ async def usage(p: Page) -> Response:
         dimension=dimension,
         dimensions=USAGE_DIMENSIONS,
         days=days,
+        bucket=bucket,
         totals=totals,
     )
 
