@@ -190,3 +190,39 @@ def test_console_actions_are_in_the_audit_log(seed: Seed) -> None:
         rows = a.get("/audit", params={"tenant": "acme", "limit": 50}).json()["rows"]
     [entry] = [e for e in rows if (e.get("after") or {}).get("id") == app_id]
     assert entry["actor"] != "bootstrap" and entry["role"] == "tenant-admin"
+
+
+def test_an_unknown_page_is_a_404_page_with_the_same_headers(seed: Seed) -> None:
+    r = httpx.get(seed.base + "/console/no/such/page")
+    assert r.status_code == 404 and "There is no such page." in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert httpx.get(seed.base + "/ui/static/nothing.js").status_code == 404
+
+
+def test_rotating_a_key_shows_the_new_secret_once(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["acme-admin"])
+    page = f"/console/apps/{seed.apps['acme/bot']}"
+    html = c.get(page).text
+    key_id = re.findall(r'action="/console/keys/([^/"]+)/rotate"', html)[0]
+    r = c.post(f"/console/keys/{key_id}/rotate", data={"csrf": csrf_of(html)})
+    assert r.status_code == 201
+    secret = re.search(r'<output id="new-secret"[^>]*>(lg-[^<]+)</output>', r.text)
+    assert secret is not None and f"It replaces key <code>{key_id}</code>" in r.text
+    ok = httpx.get(seed.base + "/v1/models", headers={"authorization": f"Bearer {secret[1]}"})
+    assert ok.status_code == 200
+    assert secret[1] not in c.get(page).text
+
+
+def test_request_detail_and_limits_pages(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["acme-admin"])
+    html = c.get("/console/requests").text
+    ids = re.findall(r'href="/console/requests/([^"]+)"', html)
+    assert ids
+    detail = c.get(f"/console/requests/{ids[0]}")
+    assert detail.status_code == 200 and "served_model" in detail.text
+    with seed.admin() as a:
+        foreign = a.get("/requests", params={"tenant": "globex", "limit": 1}).json()["rows"][0]
+    assert c.get(f"/console/requests/{foreign['id']}").status_code == 404
+    limits = c.get("/console/limits", params={"app": seed.apps["acme/bot"]})
+    assert limits.status_code == 200 and "Limits in use" in limits.text
+    assert c.get("/console/limits", params={"tenant": "globex"}).status_code == 404

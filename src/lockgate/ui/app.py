@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from starlette.routing import Route, Router
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockgate.store.audit_repo import Verdict
@@ -20,18 +19,9 @@ from lockgate.store.audit_repo import Verdict
 from . import console, portal
 from .portal import Catalog
 from .signin import sign_in_endpoint, sign_out_endpoint
-from .web import CONSOLE, PORTAL, SECURITY_HEADERS, Area, Handler, Web, signed_in
+from .web import CONSOLE, PORTAL, Area, Handler, Web, signed_in
 
 STATIC = Path(__file__).parent / "static"
-PREFIXES = ("/console", "/portal", "/ui/")
-
-
-def handles(path: str) -> bool:
-    return path.startswith(PREFIXES) and (
-        path.startswith("/ui/")
-        or path in ("/console", "/portal")
-        or path.startswith(("/console/", "/portal/"))
-    )
 
 
 def _routes(web: Web, area: Area, pages: list[tuple[str, Handler, str]]) -> list[Route]:
@@ -94,27 +84,35 @@ def portal_pages(catalog: Catalog) -> list[tuple[str, Handler, str]]:
     ]
 
 
-class StaticWithHeaders:
-    """The shipped CSS and script, cacheable, with the same CSP as the pages."""
+TYPES = {".css": b"text/css; charset=utf-8", ".js": b"text/javascript; charset=utf-8"}
+
+
+class Static:
+    """The shipped CSS and script (read once; a few hundred KB), cacheable, nothing else."""
 
     def __init__(self) -> None:
-        self.files = StaticFiles(directory=STATIC)
+        self.files = {
+            f"/{f.name}": (f.read_bytes(), TYPES[f.suffix])
+            for f in STATIC.iterdir()
+            if f.suffix in TYPES
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                extra = [
-                    (b"x-content-type-options", b"nosniff"),
-                    (
-                        b"content-security-policy",
-                        SECURITY_HEADERS["content-security-policy"].encode(),
-                    ),
-                    (b"cache-control", b"public, max-age=3600"),
-                ]
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        await self.files(scope, receive, with_headers)  # type: ignore[arg-type]
+        found = self.files.get(scope["path"][len("/ui/static") :])
+        if found is None or scope["method"] not in ("GET", "HEAD"):
+            body, kind, status = b"not found", b"text/plain; charset=utf-8", 404
+        else:
+            (body, kind), status = found, 200
+        headers = [
+            (b"content-type", kind),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"cache-control", b"public, max-age=3600" if status == 200 else b"no-store"),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
 
 
 def create_ui(web: Web, *, verify: Callable[[], Awaitable[Verdict]], catalog: Catalog) -> ASGIApp:
@@ -122,16 +120,19 @@ def create_ui(web: Web, *, verify: Callable[[], Awaitable[Verdict]], catalog: Ca
         *_routes(web, CONSOLE, console_pages(verify)),
         *_routes(web, PORTAL, portal_pages(catalog)),
     ]
-    router = Router(routes)
-    static = StaticWithHeaders()
+
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        area = PORTAL if scope["path"].startswith(PORTAL.home) else CONSOLE
+        page = web.html("not_found.html", 404, area=area, message="There is no such page.")
+        await page(scope, receive, send)
+
+    router = Router(routes, default=not_found)
+    static = Static()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         if path.startswith("/ui/static/"):
-            sub = dict(scope)
-            sub["path"] = path[len("/ui/static") :]
-            sub["root_path"] = scope.get("root_path", "") + "/ui/static"
-            await static(sub, receive, send)
+            await static(scope, receive, send)
             return
         await router(scope, receive, send)
 
