@@ -168,3 +168,28 @@ def test_readable_at_a_phone_width(browsing: Open, seed: Seed) -> None:
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (path, overflow)
     b.shot("portal-usage-phone")
+
+
+def test_an_api_product_through_its_lifecycle(browsing: Open, seed: Seed) -> None:
+    b = browsing()
+    page = b.page
+    b.sign_in(seed.keys["acme-admin"])
+    page.get_by_role("link", name="APIs").click()
+    page.get_by_label("API name").fill("translate")
+    page.get_by_label("Approval").select_option("auto")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="API translate")).to_be_visible()
+    page.get_by_label("Model").fill("demo-chat")
+    page.get_by_label("Template").fill("Translate to French: {{ text }}")
+    page.get_by_role("button", name="Create").click()
+    row = page.get_by_role("row", name=re.compile("^v1"))
+    expect(row).to_contain_text("draft")
+    page.get_by_role("button", name="Publish v1").click()
+    expect(row).to_contain_text("published")
+    page.get_by_label("Sunset date of v1").fill("2030-01-31")
+    page.get_by_role("button", name="Deprecate v1").click()
+    expect(row).to_contain_text("deprecated")
+    expect(row).to_contain_text("2030-01-31")
+    b.shot("console-api-lifecycle")
+    with seed.admin() as a:
+        assert a.get("/apis/translate").json()["versions"][0]["status"] == "deprecated"
