@@ -84,6 +84,8 @@ def banner(p: Prepared, host: str, port: int) -> str:
             lines.append(f"API key: {p.first_key.prefix or '-'}...   ({p.first_key.note})")
     if p.admin_key_file is not None:
         lines.append(f"admin key: in {p.admin_key_file}")
+    if p.config.server.web_ui:
+        lines.append(f"web console: {base}/console   developer portal: {base}/portal")
     return "\n".join(lines)
 
 
