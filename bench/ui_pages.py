@@ -114,8 +114,10 @@ def main() -> None:
         token = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert token is not None
         c.post("/console/sign-in", data={"csrf": token.group(1), "key": ADMIN})
-        print(f"RSS before any UI request: {before:.1f} MB; after the first: {after:.1f} MB "
-              f"(+{after - before:.1f} MB); first request (builds the UI): {first:.0f} ms")  # fmt: skip
+        print(
+            f"RSS before any UI request: {before:.1f} MB; after the first: {after:.1f} MB "
+            f"(+{after - before:.1f} MB); first request (builds the UI): {first:.0f} ms"
+        )
         print("| page | p50 ms | p95 ms | bytes |")
         print("|---|---:|---:|---:|")
         for page in PAGES:
