@@ -194,3 +194,29 @@ def test_an_api_product_through_its_lifecycle(browsing: Open, seed: Seed) -> Non
     b.shot("console-api-lifecycle")
     with seed.admin() as a:
         assert a.get("/apis/translate").json()["versions"][0]["status"] == "deprecated"
+
+
+def test_a_tenant_admin_hands_out_a_developer_key(browsing: Open, seed: Seed) -> None:
+    admin = browsing()
+    a = admin.page
+    admin.sign_in(seed.keys["acme-admin"])
+    a.get_by_role("link", name="Admin keys").click()
+    a.get_by_label("Role").select_option("developer")
+    a.get_by_role("button", name="Create key").click()
+    secret = a.get_by_label("New admin key secret").inner_text().strip()
+    heading = a.get_by_role("heading", name=re.compile("^New developer key")).inner_text()
+    prefix = heading.rsplit(" ", 1)[1]
+    assert secret.startswith(prefix)
+    admin.shot("console-admin-keys")
+
+    dev = browsing()
+    dev.sign_in(secret, "console")  # a developer key signing in at the console...
+    expect(dev.page).to_have_url(re.compile(r"/portal$"))  # ...lands in the portal
+    expect(dev.page.get_by_text("developer · acme")).to_be_visible()
+
+    a.goto("/console/admin-keys")
+    row = a.get_by_role("row").filter(has_text=prefix)
+    row.get_by_role("button", name=re.compile("^Revoke admin key")).click()
+    expect(row).to_contain_text("revoked")
+    dev.page.goto("/portal/apps")
+    expect(dev.page.get_by_label("Key")).to_be_visible()  # its session ended with the key

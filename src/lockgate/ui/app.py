@@ -62,6 +62,9 @@ def console_pages(verify: Callable[[], Awaitable[Verdict]]) -> list[tuple[str, H
         ("/limits", c.limits, "GET"),
         ("/deployments", c.deployments, "GET"),
         ("/audit", c.audit_endpoint(verify), "GET"),
+        ("/admin-keys", c.admin_keys, "GET"),
+        ("/admin-keys", c.create_admin_key, "POST"),
+        ("/admin-keys/{key_id}/revoke", c.revoke_admin_key, "POST"),
     ]
 
 

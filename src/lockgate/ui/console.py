@@ -339,3 +339,42 @@ def audit_endpoint(
         )
 
     return audit
+
+
+# --- admin keys ------------------------------------------------------------------------------
+
+ADMIN_ROLES = ("tenant-admin", "developer", "auditor", "platform-admin")
+
+
+async def admin_keys(
+    p: Page, *, created: Any = None, error: str | None = None, status: int = 200
+) -> Response:
+    keys = await p.data("/admin-keys")
+    tenants_ = await p.data("/tenants")
+    roles = ADMIN_ROLES if p.platform else ADMIN_ROLES[:3]
+    return p.render(
+        "console/admin_keys.html",
+        status,
+        keys=keys,
+        tenants=tenants_,
+        roles=roles,
+        created=created,
+        error=error,
+    )
+
+
+async def create_admin_key(p: Page) -> Response:
+    tenant = p.caller.tenant or p.form.get("tenant") or None
+    body = {"role": p.form.get("role", ""), "tenant": tenant}
+    try:
+        created = await p.api("POST", "/admin-keys", body=body)
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await admin_keys(p, error=err.message, status=err.status)
+    return await admin_keys(p, created=created, status=201)  # the secret, shown this once
+
+
+async def revoke_admin_key(p: Page) -> Response:
+    await p.api("DELETE", f"/admin-keys/{q(p.request.path_params['key_id'])}")
+    return redirect("/console/admin-keys", p.request)
