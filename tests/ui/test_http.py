@@ -226,3 +226,45 @@ def test_request_detail_and_limits_pages(seed: Seed) -> None:
     limits = c.get("/console/limits", params={"app": seed.apps["acme/bot"]})
     assert limits.status_code == 200 and "Limits in use" in limits.text
     assert c.get("/console/limits", params={"tenant": "globex"}).status_code == 404
+
+
+def test_a_key_with_an_expiry_and_deleting_an_app(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    token = csrf_of(c.get("/console/tenants/globex").text)
+    r = c.post("/console/tenants/globex/apps", data={"csrf": token, "name": "short-lived"})
+    app_page = r.headers["location"]
+    r = c.post(f"{app_page}/keys", data={"csrf": token, "name": "", "expires": "2030-01-31"})
+    assert r.status_code == 201 and "2030-01-31T00:00" in r.text
+    secret = re.search(r'<output id="new-secret"[^>]*>(lg-[^<]+)</output>', r.text)
+    assert secret is not None
+    headers = {"authorization": f"Bearer {secret[1]}"}
+    assert httpx.get(seed.base + "/v1/models", headers=headers).status_code == 200
+    r = c.post(f"{app_page}/delete", data={"csrf": token})
+    assert r.status_code == 303 and r.headers["location"] == "/console/tenants/globex"
+    assert c.get(app_page).status_code == 404
+    assert httpx.get(seed.base + "/v1/models", headers=headers).status_code == 401
+
+
+def test_a_refused_change_is_shown_on_its_page(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    token = csrf_of(c.get("/console/tenants/globex").text)
+    r = c.post("/console/tenants/globex/plan", data={"csrf": token, "plan": "gold"})
+    assert r.status_code == 400
+    assert "Refused:" in r.text and "unknown plan" in r.text and "<h1>Tenant globex</h1>" in r.text
+    r = c.post("/console/tenants/globex/plan", data={"csrf": token, "plan": ""})
+    assert r.status_code == 303
+    tenant_admin = signed_in(seed, seed.keys["acme-admin"])
+    token = csrf_of(tenant_admin.get("/console/tenants/acme").text)
+    r = tenant_admin.post("/console/tenants/acme/plan", data={"csrf": token, "plan": ""})
+    assert r.status_code == 403  # tenants are platform-admin's to change
+
+
+def test_the_request_log_pages_back(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    first = c.get("/console/requests").text
+    assert "Older requests" not in first  # fewer than a page of calls in the seed
+    with seed.admin() as a:
+        page = a.get("/requests", params={"limit": 2}).json()
+    assert page["next_cursor"]
+    html = c.get("/console/requests", params={"cursor": page["next_cursor"]}).text
+    assert page["rows"][0]["id"] not in html  # the newer calls are on the first page

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.responses import Response
 
@@ -82,6 +82,26 @@ async def create_app(p: Page) -> Response:
     return redirect(f"{p.area.home}/apps/{q(app['id'])}", p.request)
 
 
+async def update_tenant(p: Page) -> Response:
+    name = p.request.path_params["tenant"]
+    try:
+        await p.api("PATCH", f"/tenants/{q(name)}", body={"plan": p.form.get("plan") or None})
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await tenant(p, err.message, err.status)
+    return redirect(f"/console/tenants/{q(name)}", p.request)
+
+
+async def delete_app(p: Page) -> Response:
+    app_id = p.request.path_params["app_id"]
+    app = await p.api("GET", f"/apps/{q(app_id)}")
+    await p.api("DELETE", f"/apps/{q(app_id)}")
+    if p.area.name == "portal":
+        return redirect("/portal/apps", p.request)
+    return redirect(f"/console/tenants/{q(app['tenant'])}", p.request)
+
+
 async def app_page(
     p: Page, *, created: Any = None, error: str | None = None, status: int = 200
 ) -> Response:
@@ -105,6 +125,8 @@ async def app_page(
 async def create_key(p: Page) -> Response:
     app_id = p.request.path_params["app_id"]
     body = {"name": p.form["name"]} if p.form.get("name") else {}
+    if p.form.get("expires"):  # a date: the key expires at its start (UTC)
+        body["expires_at"] = f"{p.form['expires']}T00:00:00Z"
     try:
         created = await p.api("POST", f"/apps/{q(app_id)}/keys", body=body)
     except AdminApiError as err:
@@ -249,10 +271,33 @@ def _days(p: Page) -> int:
     return int(text) if text in ("1", "7", "14", "30", "90") else 14
 
 
+MAX_LABELLED_TENANTS = 50  # past this many tenants, apps are shown by id (one call per tenant)
+
+
+async def visible_apps(p: Page, max_tenants: int | None = None) -> list[dict[str, Any]]:
+    """The apps the caller may see, through the admin API (one call per visible tenant)."""
+    if p.caller.tenant:
+        names = [p.caller.tenant]
+    else:
+        names = [t["name"] for t in await p.data("/tenants")]
+        if max_tenants is not None and len(names) > max_tenants:
+            return []
+    apps: list[dict[str, Any]] = []
+    for name in names:
+        apps.extend(await p.data(f"/tenants/{q(name)}/apps"))
+    return apps
+
+
 async def usage(p: Page) -> Response:
-    dimension = p.arg("by") if p.arg("by") in USAGE_DIMENSIONS else "tenant"
+    default = "app" if p.area.name == "portal" else "tenant"
+    dimension = p.arg("by") if p.arg("by") in USAGE_DIMENSIONS else default
     days = _days(p)
     rows = await _usage_rows(p, dimension, days)
+    if dimension == "app":  # label apps "tenant/name" rather than by id
+        apps = await visible_apps(p, MAX_LABELLED_TENANTS)
+        names = {a["id"]: f"{a['tenant']}/{a['name']}" for a in apps}
+        for r in rows:
+            r["app"] = names.get(r.get("app"), r.get("app"))
     bucket = _bucket(days)
     figures = [
         charts.svg(
@@ -285,12 +330,21 @@ def _totals(rows: list[dict[str, Any]], dimension: str) -> list[dict[str, Any]]:
 
 async def requests(p: Page) -> Response:
     filters = {f: p.arg(f) or None for f in REQUEST_FILTERS}
-    rows = await p.data("/requests", limit="100", **filters)
+    found = await p.api(
+        "GET", "/requests", query={"limit": "100", "cursor": p.arg("cursor") or None, **filters}
+    )
+    rows: list[dict[str, Any]] = found["rows"]
+    older = None
+    if found.get("next_cursor"):
+        older = urlencode(
+            {**{k: v for k, v in filters.items() if v}, "cursor": found["next_cursor"]}
+        )
     return p.render(
         "requests.html",
         rows=rows,
         filters=filters,
         models=choices(rows, "model"),
+        older=older,
     )
 
 

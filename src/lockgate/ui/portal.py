@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .adminapi import AdminApiError
-from .console import app_page, q
+from .console import app_page, q, visible_apps
 from .web import Page, redirect
 
 ApiDocument = Callable[[str, int], dict[str, Any] | None]
@@ -36,13 +36,7 @@ def base_url(request: Request) -> str:
 
 
 async def my_apps(p: Page) -> list[dict[str, Any]]:
-    tenants = (
-        [p.caller.tenant] if p.caller.tenant else [t["name"] for t in await p.data("/tenants")]
-    )
-    apps: list[dict[str, Any]] = []
-    for name in tenants:
-        apps.extend(await p.data(f"/tenants/{q(name)}/apps"))
-    return apps
+    return await visible_apps(p)  # a developer's: the apps it created (the admin API's rule)
 
 
 def catalog_endpoint(catalog: Catalog) -> Callable[[Page], Any]:
