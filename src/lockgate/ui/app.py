@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockgate.store.audit_repo import Verdict
 
-from . import console, portal
+from . import console, insights, portal, products
 from .portal import Catalog
 from .signin import sign_in_endpoint, sign_out_endpoint
 from .web import CONSOLE, PORTAL, Area, Handler, Web, signed_in
@@ -39,7 +39,7 @@ def _routes(web: Web, area: Area, pages: list[tuple[str, Handler, str]]) -> list
 def console_pages(verify: Callable[[], Awaitable[Verdict]]) -> list[tuple[str, Handler, str]]:
     c = console
     return [
-        ("", c.overview, "GET"),
+        ("", insights.overview, "GET"),
         ("/tenants", c.tenants, "GET"),
         ("/tenants", c.create_tenant, "POST"),
         ("/tenants/{tenant}", c.tenant, "GET"),
@@ -51,19 +51,19 @@ def console_pages(verify: Callable[[], Awaitable[Verdict]]) -> list[tuple[str, H
         ("/apps/{app_id}/keys", c.keys_page, "GET"),
         ("/keys/{key_id}/rotate", c.rotate_key, "POST"),
         ("/keys/{key_id}/revoke", c.revoke_key, "POST"),
-        ("/subscriptions", c.subscriptions, "GET"),
-        ("/subscriptions/{sub_id}/{action}", c.decide, "POST"),
-        ("/apis", c.apis, "GET"),
-        ("/apis", c.create_api, "POST"),
-        ("/apis/{name}", c.api_page, "GET"),
-        ("/apis/{name}/versions", c.add_version, "POST"),
-        ("/apis/{name}/versions/{version}/{action}", c.lifecycle, "POST"),
-        ("/usage", c.usage, "GET"),
-        ("/requests", c.requests, "GET"),
-        ("/requests/{request_id}", c.request_detail, "GET"),
-        ("/limits", c.limits, "GET"),
-        ("/deployments", c.deployments, "GET"),
-        ("/audit", c.audit_endpoint(verify), "GET"),
+        ("/subscriptions", products.subscriptions, "GET"),
+        ("/subscriptions/{sub_id}/{action}", products.decide, "POST"),
+        ("/apis", products.apis, "GET"),
+        ("/apis", products.create_api, "POST"),
+        ("/apis/{name}", products.api_page, "GET"),
+        ("/apis/{name}/versions", products.add_version, "POST"),
+        ("/apis/{name}/versions/{version}/{action}", products.lifecycle, "POST"),
+        ("/usage", insights.usage, "GET"),
+        ("/requests", insights.requests, "GET"),
+        ("/requests/{request_id}", insights.request_detail, "GET"),
+        ("/limits", insights.limits, "GET"),
+        ("/deployments", insights.deployments, "GET"),
+        ("/audit", insights.audit_endpoint(verify), "GET"),
         ("/admin-keys", c.admin_keys, "GET"),
         ("/admin-keys", c.create_admin_key, "POST"),
         ("/admin-keys/{key_id}/revoke", c.revoke_admin_key, "POST"),
@@ -84,9 +84,9 @@ def portal_pages(catalog: Catalog) -> list[tuple[str, Handler, str]]:
         ("/apps/{app_id}/delete", console.delete_app, "POST"),
         ("/keys/{key_id}/rotate", console.rotate_key, "POST"),
         ("/keys/{key_id}/revoke", console.revoke_key, "POST"),
-        ("/usage", console.usage, "GET"),
-        ("/requests", console.requests, "GET"),
-        ("/requests/{request_id}", console.request_detail, "GET"),
+        ("/usage", insights.usage, "GET"),
+        ("/requests", insights.requests, "GET"),
+        ("/requests/{request_id}", insights.request_detail, "GET"),
     ]
 
 
