@@ -268,3 +268,21 @@ def test_the_request_log_pages_back(seed: Seed) -> None:
     assert page["next_cursor"]
     html = c.get("/console/requests", params={"cursor": page["next_cursor"]}).text
     assert page["rows"][0]["id"] not in html  # the newer calls are on the first page
+
+
+def test_sign_in_comes_back_to_the_page_asked_for(seed: Seed) -> None:
+    c = httpx.Client(base_url=seed.base)
+    r = c.get("/console/requests", params={"tenant": "acme", "status": "4xx"})
+    assert (
+        r.headers["location"]
+        == "/console/sign-in?next=/console/requests%3Ftenant%3Dacme%26status%3D4xx"
+    )
+    form = c.get(r.headers["location"]).text
+    assert 'name="next" value="/console/requests?tenant=acme&amp;status=4xx"' in form
+    data = {
+        "csrf": csrf_of(form),
+        "key": seed.keys["platform"],
+        "next": "/console/requests?tenant=acme&status=4xx",
+    }
+    r = c.post("/console/sign-in", data=data)
+    assert r.headers["location"] == "/console/requests?tenant=acme&status=4xx"

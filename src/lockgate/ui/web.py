@@ -184,7 +184,8 @@ Handler = Callable[[Page], Awaitable[Response]]
 
 
 def sign_in_url(area: Area, request: Request) -> str:
-    target = request.url.path
+    """The sign-in form, which comes back to this page (its query included) afterwards."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return f"{area.home}/sign-in?next={quote(target, safe='/')}"
 
 
