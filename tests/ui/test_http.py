@@ -286,3 +286,38 @@ def test_sign_in_comes_back_to_the_page_asked_for(seed: Seed) -> None:
     }
     r = c.post("/console/sign-in", data=data)
     assert r.headers["location"] == "/console/requests?tenant=acme&status=4xx"
+
+
+def test_the_portal_serves_each_versions_openapi_document(seed: Seed) -> None:
+    dev = signed_in(seed, seed.keys["developer"], "portal")
+    r = dev.get("/portal/apis/summarize/v1/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["openapi"].startswith("3.") and "/apis/summarize/v1" in doc["paths"]
+    assert dev.get("/portal/apis/summarize/v9/openapi.json").status_code == 404
+    assert dev.get("/portal/apis/nothing/v1/openapi.json").status_code == 404
+    assert httpx.get(seed.base + "/portal/apis/summarize/v1/openapi.json").status_code == 303
+
+
+def test_a_rejection_and_its_reason_reach_the_developer(seed: Seed) -> None:
+    with seed.admin(seed.keys["developer"]) as d:
+        app = d.post("/tenants/acme/apps", json={"name": "rejected-app"}).json()
+    dev = signed_in(seed, seed.keys["developer"], "portal")
+    page = f"/portal/apps/{app['id']}"
+    token = csrf_of(dev.get(page).text)
+    r = dev.post(f"{page}/subscribe", data={"csrf": token, "api": "summarize", "reason": "r"})
+    assert r.status_code == 303
+    admin = signed_in(seed, seed.keys["acme-admin"])
+    html = admin.get("/console/subscriptions").text
+    sub_id = re.search(
+        r'/console/subscriptions/([^/]+)/reject" class="secondary" aria-label="Reject rejected-app',
+        html,
+    )
+    assert sub_id is not None
+    r = admin.post(
+        f"/console/subscriptions/{sub_id[1]}/reject",
+        data={"csrf": csrf_of(html), "reason": "not for bots"},
+    )
+    assert r.status_code == 303
+    html = dev.get(page).text
+    assert 'data-subscription="summarize">rejected</span>' in html and "not for bots" in html

@@ -75,6 +75,7 @@ def portal_pages(catalog: Catalog) -> list[tuple[str, Handler, str]]:
     return [
         ("", p.catalog_endpoint(catalog), "GET"),
         ("/apis/{name}", p.api_endpoint(catalog), "GET"),
+        ("/apis/{name}/{version}/openapi.json", p.document_endpoint(catalog), "GET"),
         ("/apps", p.apps, "GET"),
         ("/apps", p.create_app, "POST"),
         ("/apps/{app_id}", console.app_page, "GET"),

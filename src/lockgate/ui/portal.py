@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from .adminapi import AdminApiError
 from .console import app_page, q, visible_apps
-from .web import Page, redirect
+from .web import SECURITY_HEADERS, Page, redirect
 
 ApiDocument = Callable[[str, int], dict[str, Any] | None]
 AllowedModels = Callable[[str | None, tuple[str, ...]], Collection[str]]
@@ -76,6 +76,21 @@ def api_endpoint(catalog: Catalog) -> Callable[[Page], Any]:
         )
 
     return api_page
+
+
+def document_endpoint(catalog: Catalog) -> Callable[[Page], Any]:
+    """One version's OpenAPI document as JSON, for tools (the page shows it too)."""
+
+    async def document(p: Page) -> Response:
+        name = p.request.path_params["name"]
+        await p.api("GET", f"/apis/{q(name)}")  # 404 unless the caller may see it
+        number = p.request.path_params["version"].removeprefix("v")
+        doc = catalog.document(name, int(number)) if number.isdigit() else None
+        if doc is None:
+            return p.render("not_found.html", 404, message=f"API {name} has no such version")
+        return JSONResponse(doc, headers=SECURITY_HEADERS)
+
+    return document
 
 
 def _example(v: dict[str, Any]) -> str:
