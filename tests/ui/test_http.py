@@ -321,3 +321,20 @@ def test_a_rejection_and_its_reason_reach_the_developer(seed: Seed) -> None:
     assert r.status_code == 303
     html = dev.get(page).text
     assert 'data-subscription="summarize">rejected</span>' in html and "not for bots" in html
+
+
+def test_a_platform_admin_sets_an_apps_roles_and_deletes_a_tenant(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    token = csrf_of(c.get("/console/tenants").text)
+    assert c.post("/console/tenants", data={"csrf": token, "name": "doomed"}).status_code == 303
+    r = c.post("/console/tenants/doomed/apps", data={"csrf": token, "name": "a1"})
+    app_page = r.headers["location"]
+    r = c.post(f"{app_page}/policy", data={"csrf": token, "plan": "", "roles": "support, beta"})
+    assert r.status_code == 303
+    with seed.admin() as a:
+        assert a.get(f"/apps/{app_page.rsplit('/', 1)[1]}").json()["roles"] == ["support", "beta"]
+    r = c.post("/console/tenants/doomed/delete", data={"csrf": token})
+    assert r.status_code == 409 and "Refused:" in r.text  # it still has an app
+    r = c.post("/console/tenants/doomed/delete", data={"csrf": token, "cascade": "yes"})
+    assert r.status_code == 303 and r.headers["location"] == "/console/tenants"
+    assert c.get("/console/tenants/doomed").status_code == 404

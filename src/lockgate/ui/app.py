@@ -45,6 +45,8 @@ def console_pages(verify: Callable[[], Awaitable[Verdict]]) -> list[tuple[str, H
         ("/tenants/{tenant}", c.tenant, "GET"),
         ("/tenants/{tenant}/apps", c.create_app, "POST"),
         ("/tenants/{tenant}/plan", c.update_tenant, "POST"),
+        ("/tenants/{tenant}/delete", c.delete_tenant, "POST"),
+        ("/apps/{app_id}/policy", c.update_app, "POST"),
         ("/apps/{app_id}/delete", c.delete_app, "POST"),
         ("/apps/{app_id}", c.app_page, "GET"),
         ("/apps/{app_id}/keys", c.create_key, "POST"),

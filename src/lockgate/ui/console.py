@@ -83,6 +83,31 @@ async def update_tenant(p: Page) -> Response:
     return redirect(f"/console/tenants/{q(name)}", p.request)
 
 
+async def delete_tenant(p: Page) -> Response:
+    name = p.request.path_params["tenant"]
+    cascade = "true" if p.form.get("cascade") == "yes" else None
+    try:
+        await p.api("DELETE", f"/tenants/{q(name)}", query={"cascade": cascade})
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await tenant(p, err.message, err.status)
+    return redirect("/console/tenants", p.request)
+
+
+async def update_app(p: Page) -> Response:
+    app_id = p.request.path_params["app_id"]
+    roles = [r.strip() for r in p.form.get("roles", "").split(",") if r.strip()]
+    body = {"plan": p.form.get("plan") or None, "roles": roles}
+    try:
+        await p.api("PATCH", f"/apps/{q(app_id)}", body=body)
+    except AdminApiError as err:
+        if err.status == 404:
+            raise
+        return await app_page(p, error=err.message, status=err.status)
+    return redirect(f"{p.area.home}/apps/{q(app_id)}", p.request)
+
+
 async def delete_app(p: Page) -> Response:
     app_id = p.request.path_params["app_id"]
     app = await p.api("GET", f"/apps/{q(app_id)}")
