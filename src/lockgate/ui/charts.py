@@ -101,9 +101,13 @@ def svg(chart: Chart) -> Markup:
             f'fill="currentColor">{escape(_fmt(top * frac))}</text>'
         )
     step = max(1, n // 6)
-    for i in range(0, n, step):
+    shown = sorted({*range(0, n, step), n - 1})
+    if len(shown) > 1 and shown[-1] - shown[-2] < step:
+        shown.pop(-2)  # keep the last bucket's label; drop its crowded neighbour
+    for i in shown:
+        anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
         parts.append(
-            f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle" font-size="11" '
+            f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" font-size="11" '
             f'fill="currentColor">{escape(chart.buckets[i][:13])}</text>'
         )
     for s in chart.series:

@@ -71,6 +71,9 @@ class Web:
         )
     )
 
+    def __post_init__(self) -> None:
+        self.env.filters["when"] = when
+
     def html(self, template: str, status: int = 200, **values: Any) -> Response:
         context = {"caller": None, "page": None, "csrf": "", "path": "", **values}
         body = self.env.get_template(template).render(**context)
@@ -82,6 +85,12 @@ class Web:
             return None
         caller = self.admin_by_id(session.key_id)
         return None if caller is None else (session, caller)
+
+
+def when(value: Any) -> str:
+    """An ISO 8601 time as "2026-12-02 11:13" (UTC, to the minute); other values as text."""
+    text = str(value or "")
+    return text[:16].replace("T", " ") if len(text) >= 16 and text[10] == "T" else text
 
 
 def secure(request: Request) -> bool:
