@@ -99,3 +99,14 @@ async def test_a_session_from_one_process_works_in_another(tmp_path: Path) -> No
         two.cookies.set("lockgate_session", one.cookies["lockgate_session"])
         r = await two.get("/console/tenants")
         assert r.status_code == 200 and "<h1>Tenants</h1>" in r.text
+
+
+async def test_cookies_are_secure_behind_a_trusted_tls_proxy_only(tmp_path: Path) -> None:
+    https = {"x-forwarded-proto": "https"}
+    async with _client(Gateway(_config(tmp_path, trusted_proxies=["127.0.0.0/8"]))) as c:
+        behind_proxy = (await c.get("/console/sign-in", headers=https)).headers["set-cookie"]
+        plain = (await c.get("/console/sign-in")).headers["set-cookie"]
+    assert behind_proxy.endswith("; Secure") and not plain.endswith("; Secure")
+    async with _client(Gateway(_config(tmp_path))) as c:
+        spoofed = (await c.get("/console/sign-in", headers=https)).headers["set-cookie"]
+    assert not spoofed.endswith("; Secure")  # the header counts from a trusted proxy only

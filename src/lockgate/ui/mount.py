@@ -9,6 +9,7 @@ from starlette.types import ASGIApp
 
 from lockgate.apis.openapi import version_document
 from lockgate.apis.route import find
+from lockgate.identity.iprules import networks
 from lockgate.store.audit_repo import AuditRepo, Verdict
 
 from .adminapi import AdminApi
@@ -27,6 +28,8 @@ async def build_ui(gateway: Gateway) -> ASGIApp:
     # The store's keyed hash (its server secret, shared by every worker and replica) of a
     # fixed label: the session signing key is the same in every process of this gateway.
     hasher = await asyncio.to_thread(gateway.store.key_hasher)
+    proxies = gateway.config.server.trusted_proxies  # server settings need a restart anyway
+    trusted = networks(proxies) if proxies else None
     signer = Signer(derive_key(hasher.hash(SESSION_LABEL)))
     web = Web(
         admin=AdminApi(lambda: gateway.admin),
@@ -34,6 +37,7 @@ async def build_ui(gateway: Gateway) -> ASGIApp:
         admin_by_id=lambda key_id: gateway.keys.admin_by_id(key_id),
         admin_lookup=lambda secret: gateway.keys.admin_lookup(secret) if secret else None,
         clock=gateway.services.clock,
+        trusted_proxies=lambda: trusted,
     )
 
     async def verify() -> Verdict:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .session import PRESESSION_COOKIE, SESSION_COOKIE, cookie_header, new_presession
-from .web import CONSOLE, PORTAL, Area, Web, clear_session, read_form, redirect, secure
+from .web import CONSOLE, PORTAL, Area, Web, clear_session, read_form, redirect
 
 PRESESSION_TTL = 3600
 UNKNOWN_KEY = "That key is not a valid admin key (or it was revoked)."
@@ -40,7 +40,7 @@ def _form(web: Web, area: Area, request: Request, status: int, error: str | None
         signed_out=request.query_params.get("signed_out") == "1",
     )
     response.raw_headers.append(
-        cookie_header(PRESESSION_COOKIE, pre, max_age=PRESESSION_TTL, secure=secure(request))
+        cookie_header(PRESESSION_COOKIE, pre, max_age=PRESESSION_TTL, secure=web.secure(request))
     )
     return response
 
@@ -66,10 +66,10 @@ def sign_in_endpoint(web: Web, area: Area) -> object:
         response = redirect(target)
         ttl = int(web.signer.ttl)
         response.raw_headers.append(
-            cookie_header(SESSION_COOKIE, session.cookie, max_age=ttl, secure=secure(request))
+            cookie_header(SESSION_COOKIE, session.cookie, max_age=ttl, secure=web.secure(request))
         )
         response.raw_headers.append(
-            cookie_header(PRESESSION_COOKIE, "", max_age=0, secure=secure(request))
+            cookie_header(PRESESSION_COOKIE, "", max_age=0, secure=web.secure(request))
         )
         return response
 
@@ -92,6 +92,6 @@ def sign_out_endpoint(web: Web, area: Area) -> object:
                     csrf="",
                     message="Sign-out was not sent by this site (CSRF check).",
                 )
-        return clear_session(redirect(f"{area.home}/sign-in?signed_out=1"), request)
+        return clear_session(web, redirect(f"{area.home}/sign-in?signed_out=1"), request)
 
     return endpoint

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from lockgate.identity.iprules import Networks, parse_ip
 from lockgate.identity.principal import AdminPrincipal
 
 from .adminapi import AdminApi, AdminApiError
@@ -62,6 +63,7 @@ class Web:
     admin_by_id: Callable[[str], AdminPrincipal | None]
     admin_lookup: Callable[[str], AdminPrincipal | None]
     clock: Callable[[], float] = time.time
+    trusted_proxies: Callable[[], Networks | None] = lambda: None
     env: Environment = field(
         default_factory=lambda: Environment(
             loader=PackageLoader("lockgate.ui", "templates"),
@@ -79,6 +81,17 @@ class Web:
         body = self.env.get_template(template).render(**context)
         return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
+    def secure(self, request: Request) -> bool:
+        """Served over TLS: by this gateway, or by a proxy in ``server.trusted_proxies`` that
+        says so (``X-Forwarded-Proto: https``); then cookies are ``Secure``."""
+        if request.url.scheme == "https":
+            return True
+        trusted = self.trusted_proxies()
+        peer = parse_ip(request.client.host) if request.client is not None else None
+        if trusted is None or peer is None or peer not in trusted:
+            return False
+        return request.headers.get("x-forwarded-proto", "").strip().lower() == "https"
+
     def session(self, request: Request) -> tuple[Session, AdminPrincipal] | None:
         session = self.signer.read(request.cookies.get(SESSION_COOKIE), self.clock())
         if session is None:
@@ -93,10 +106,6 @@ def when(value: Any) -> str:
     return text[:16].replace("T", " ") if len(text) >= 16 and text[10] == "T" else text
 
 
-def secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
 def redirect(url: str, request: Request | None = None) -> Response:
     """303 to ``url``; an htmx request is told to navigate instead (it would swap the page)."""
     headers = dict(SECURITY_HEADERS)
@@ -106,8 +115,8 @@ def redirect(url: str, request: Request | None = None) -> Response:
     return RedirectResponse(url, status_code=303, headers=headers)
 
 
-def clear_session(response: Response, request: Request) -> Response:
-    name, value = cookie_header(SESSION_COOKIE, "", max_age=0, secure=secure(request))
+def clear_session(web: Web, response: Response, request: Request) -> Response:
+    name, value = cookie_header(SESSION_COOKIE, "", max_age=0, secure=web.secure(request))
     response.raw_headers.append((name, value))
     return response
 
@@ -209,9 +218,9 @@ def signed_in(web: Web, area: Area, handler: Handler, *, write: bool = False) ->
         if found is None:
             if request.method != "GET":
                 return clear_session(
-                    web.html("error.html", 401, **_bare(area, SIGNED_OUT)), request
+                    web, web.html("error.html", 401, **_bare(area, SIGNED_OUT)), request
                 )
-            return clear_session(redirect(sign_in_url(area, request), request), request)
+            return clear_session(web, redirect(sign_in_url(area, request), request), request)
         session, caller = found
         if caller.role not in area.roles:
             return redirect(area.elsewhere, request)
