@@ -58,13 +58,12 @@ def _unavailable(reason: str) -> None:
 def chromium() -> str:
     """Debian's Chromium, installed with apt when missing (Playwright cannot download here)."""
     if not Path(CHROMIUM).exists() and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-            check=False,
-            capture_output=True,
-            timeout=600,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "chromium"]
+        for step in (install, ["apt-get", "update"], install):  # update only if needed
+            subprocess.run(step, check=False, capture_output=True, timeout=900, env=env)
+            if step is install and Path(CHROMIUM).exists():
+                break
     if not Path(CHROMIUM).exists():
         _unavailable(f"{CHROMIUM} is missing and `apt-get install chromium` did not install it")
     return CHROMIUM
