@@ -338,3 +338,12 @@ def test_a_platform_admin_sets_an_apps_roles_and_deletes_a_tenant(seed: Seed) ->
     r = c.post("/console/tenants/doomed/delete", data={"csrf": token, "cascade": "yes"})
     assert r.status_code == 303 and r.headers["location"] == "/console/tenants"
     assert c.get("/console/tenants/doomed").status_code == 404
+
+
+def test_the_catalog_lists_the_models_each_app_may_call(seed: Seed) -> None:
+    with seed.admin(seed.keys["developer"]) as d:
+        d.post("/tenants/acme/apps", json={"name": "catalog-app"}).raise_for_status()
+    html = signed_in(seed, seed.keys["developer"], "portal").get("/portal").text
+    article = html.split(">catalog-app</a>", 1)[1].split("</article>", 1)[0]
+    assert "<code>demo-chat</code>" in article  # the tenant's plan "narrow" (no plan of its own)
+    assert "demo-fast" not in article

@@ -45,6 +45,8 @@ providers: {{demo: {{type: mock}}}}
 models:
   demo-chat: {{deployments: [{{provider: demo, model: demo}}]}}
   demo-fast: {{deployments: [{{provider: demo, model: demo}}]}}
+plans:
+  narrow: {{models: [demo-chat]}}
 """
 
 
@@ -75,8 +77,8 @@ def seed_gateway(base: str, tmp: Path) -> Seed:
     with httpx.Client(
         base_url=base + "/admin/v1", timeout=10, headers={"authorization": f"Bearer {ADMIN_KEY}"}
     ) as a:
-        for tenant in ("acme", "globex"):
-            _ok(a.post("/tenants", json={"name": tenant}))
+        _ok(a.post("/tenants", json={"name": "acme", "plan": "narrow"}))  # demo-chat only
+        _ok(a.post("/tenants", json={"name": "globex"}))
         for tenant, app in (("acme", "bot"), ("globex", "crm")):
             apps[f"{tenant}/{app}"] = _ok(a.post(f"/tenants/{tenant}/apps", json={"name": app}))[
                 "id"

@@ -43,8 +43,13 @@ def catalog_endpoint(catalog: Catalog) -> Callable[[Page], Any]:
     async def home(p: Page) -> Response:
         apis = await p.data("/apis")
         apps = await my_apps(p)
+        plans = {}  # an app's effective plan: its own, else its tenant's
+        for tenant in {a["tenant"] for a in apps}:
+            plans[tenant] = (await p.api("GET", f"/tenants/{q(tenant)}")).get("plan")
         models = {
-            a["id"]: sorted(catalog.models(a.get("plan"), tuple(a.get("roles") or ())))
+            a["id"]: sorted(
+                catalog.models(a.get("plan") or plans[a["tenant"]], tuple(a.get("roles") or ()))
+            )
             for a in apps
         }
         for api in apis:
