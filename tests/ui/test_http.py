@@ -155,10 +155,14 @@ def test_pages_carry_a_csp_without_inline_script_or_style(seed: Seed) -> None:
 
 def test_sign_out_ends_the_session(seed: Seed) -> None:
     c = signed_in(seed, seed.keys["platform"])
+    cookie = c.cookies["lockgate_session"]
     token = csrf_of(c.get("/console").text)
     r = c.post("/console/sign-out", data={"csrf": token})
     assert r.status_code == 303 and r.headers["location"] == "/console/sign-in?signed_out=1"
+    assert "lockgate_session=;" in r.headers["set-cookie"]  # the browser drops it
     assert c.get("/console/tenants").status_code == 303
+    copy = httpx.get(seed.base + "/console/tenants", cookies={"lockgate_session": cookie})
+    assert copy.status_code == 303  # and a copy of the cookie is no good either
 
 
 def test_revoking_the_admin_key_ends_its_sessions(seed: Seed) -> None:

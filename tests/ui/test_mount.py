@@ -19,10 +19,11 @@ from lockgate.config.models import Config
 ADMIN = "lga-mount-test-admin-key-0123456789abcdef"
 
 
-def _config(tmp_path: Path, **server: Any) -> Config:
+def _config(tmp_path: Path, state: str = "memory", **server: Any) -> Config:
     return Config.model_validate(
         {
             "version": 1,
+            "state": state,
             "server": {"admin_keys": [ADMIN], **server},
             "storage": f"sqlite:///{tmp_path / 'ui.db'}",
             "providers": {"demo": {"type": "mock"}},
@@ -110,3 +111,29 @@ async def test_cookies_are_secure_behind_a_trusted_tls_proxy_only(tmp_path: Path
     async with _client(Gateway(_config(tmp_path))) as c:
         spoofed = (await c.get("/console/sign-in", headers=https)).headers["set-cookie"]
     assert not spoofed.endswith("; Secure")  # the header counts from a trusted proxy only
+
+
+async def test_a_sign_out_reaches_every_process_through_redis(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with (
+        _client(
+            Gateway(_config(tmp_path, state=redis_url), key_prefix=f"lgt{id(tmp_path)}:")
+        ) as one,
+        _client(
+            Gateway(_config(tmp_path, state=redis_url), key_prefix=f"lgt{id(tmp_path)}:")
+        ) as two,
+    ):
+        form = (await one.get("/console/sign-in")).text
+        token = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert token is not None
+        await one.post("/console/sign-in", data={"csrf": token.group(1), "key": ADMIN})
+        two.cookies.set("lockgate_session", one.cookies["lockgate_session"])
+        assert (await two.get("/console/tenants")).status_code == 200
+        page = (await one.get("/console")).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        assert (
+            await one.post("/console/sign-out", data={"csrf": csrf.group(1)})
+        ).status_code == 303
+        assert (await two.get("/console/tenants")).status_code == 303

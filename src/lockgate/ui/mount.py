@@ -10,12 +10,14 @@ from starlette.types import ASGIApp
 from lockgate.apis.openapi import version_document
 from lockgate.apis.route import find
 from lockgate.identity.iprules import networks
+from lockgate.state import RedisState
 from lockgate.store.audit_repo import AuditRepo, Verdict
 
 from .adminapi import AdminApi
 from .app import create_ui
 from .portal import Catalog
 from .session import Signer, derive_key
+from .signouts import MemorySignOuts, RedisSignOuts
 from .web import Web
 
 if TYPE_CHECKING:
@@ -38,6 +40,11 @@ async def build_ui(gateway: Gateway) -> ASGIApp:
         admin_lookup=lambda secret: gateway.keys.admin_lookup(secret) if secret else None,
         clock=gateway.services.clock,
         trusted_proxies=lambda: trusted,
+        signouts=(
+            RedisSignOuts(gateway.state.client, gateway.services.key_prefix)
+            if isinstance(gateway.state, RedisState)
+            else MemorySignOuts()
+        ),
     )
 
     async def verify() -> Verdict:

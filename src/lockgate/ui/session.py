@@ -5,8 +5,9 @@ A session is a cookie ``<payload>.<signature>``: the payload names the admin key
 under a key derived from the store's server secret (``auth.api_keys.hash_secret``, else
 ``LOCKGATE_KEY_SECRET``, else the secret kept beside the store), so every worker and replica
 of one gateway accepts the same cookie and nothing is kept in process memory. A session ends
-when the browser drops the cookie ("Sign out"), when it expires, or when its admin key is
-revoked (the key index no longer names it).
+at "Sign out" (the browser drops the cookie and ``signouts`` records its nonce until it would
+have expired), when it expires, or when its admin key is revoked (the key index no longer
+names it).
 
 The CSRF token of a session is an HMAC of its cookie: a page embeds it in every form and a
 POST without it (or with another session's) is refused. Before signing in, the sign-in form
@@ -34,6 +35,7 @@ class Session:
     key_id: str
     expires: int
     cookie: str  # the cookie value, which the CSRF token is bound to
+    nonce: str = ""  # names the session when it is signed out
 
 
 class Signer:
@@ -53,10 +55,11 @@ class Signer:
 
     def issue(self, key_id: str, now: float) -> Session:
         expires = int(now + self.ttl)
-        payload = {"k": key_id, "e": expires, "n": secrets.token_urlsafe(12)}
+        nonce = secrets.token_urlsafe(12)
+        payload = {"k": key_id, "e": expires, "n": nonce}
         body = base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
         cookie = f"{body}.{self._mac('session', body)}"
-        return Session(key_id, expires, cookie)
+        return Session(key_id, expires, cookie, nonce)
 
     def read(self, cookie: str | None, now: float) -> Session | None:
         """The session this cookie carries, or None when it is forged, garbled or expired."""
@@ -67,12 +70,12 @@ class Signer:
             return None
         try:
             payload = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            key_id, expires = payload["k"], payload["e"]
+            key_id, expires, nonce = payload["k"], payload["e"], payload["n"]
         except (ValueError, TypeError, KeyError):
             return None
         if not isinstance(key_id, str) or not isinstance(expires, int) or expires <= now:
             return None
-        return Session(key_id, expires, cookie)
+        return Session(key_id, expires, cookie, str(nonce))
 
     def csrf(self, cookie: str) -> str:
         """The CSRF token of a session (or of a pre-session cookie)."""

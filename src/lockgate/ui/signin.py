@@ -48,7 +48,7 @@ def _form(web: Web, area: Area, request: Request, status: int, error: str | None
 def sign_in_endpoint(web: Web, area: Area) -> object:
     async def endpoint(request: Request) -> Response:
         if request.method == "GET":
-            found = web.session(request)
+            found = await web.session(request)
             if found is not None and found[1].role in area.roles:
                 return redirect(area.home)
             return _form(web, area, request, 200, None)
@@ -78,7 +78,7 @@ def sign_in_endpoint(web: Web, area: Area) -> object:
 
 def sign_out_endpoint(web: Web, area: Area) -> object:
     async def endpoint(request: Request) -> Response:
-        found = web.session(request)
+        found = await web.session(request)
         if found is not None:
             form = await read_form(request)
             token = form.get("csrf") if form is not None else None
@@ -92,6 +92,8 @@ def sign_out_endpoint(web: Web, area: Area) -> object:
                     csrf="",
                     message="Sign-out was not sent by this site (CSRF check).",
                 )
+            session = found[0]
+            await web.signouts.add(session.nonce, session.expires, web.clock())
         return clear_session(web, redirect(f"{area.home}/sign-in?signed_out=1"), request)
 
     return endpoint

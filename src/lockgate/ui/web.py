@@ -24,6 +24,7 @@ from lockgate.identity.principal import AdminPrincipal
 
 from .adminapi import AdminApi, AdminApiError
 from .session import SESSION_COOKIE, Session, Signer, cookie_header
+from .signouts import MemorySignOuts, SignOuts
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -64,6 +65,7 @@ class Web:
     admin_lookup: Callable[[str], AdminPrincipal | None]
     clock: Callable[[], float] = time.time
     trusted_proxies: Callable[[], Networks | None] = lambda: None
+    signouts: SignOuts = field(default_factory=MemorySignOuts)
     env: Environment = field(
         default_factory=lambda: Environment(
             loader=PackageLoader("lockgate.ui", "templates"),
@@ -92,12 +94,14 @@ class Web:
             return False
         return request.headers.get("x-forwarded-proto", "").strip().lower() == "https"
 
-    def session(self, request: Request) -> tuple[Session, AdminPrincipal] | None:
+    async def session(self, request: Request) -> tuple[Session, AdminPrincipal] | None:
         session = self.signer.read(request.cookies.get(SESSION_COOKIE), self.clock())
         if session is None:
             return None
         caller = self.admin_by_id(session.key_id)
-        return None if caller is None else (session, caller)
+        if caller is None or await self.signouts.ended(session.nonce):
+            return None
+        return session, caller
 
 
 def when(value: Any) -> str:
@@ -214,7 +218,7 @@ def signed_in(web: Web, area: Area, handler: Handler, *, write: bool = False) ->
     admin API would refuse too; this keeps the refusal a page rather than an error)."""
 
     async def endpoint(request: Request) -> Response:
-        found = web.session(request)
+        found = await web.session(request)
         if found is None:
             if request.method != "GET":
                 return clear_session(
