@@ -1,8 +1,8 @@
 """Fixtures of the web UI tests: one seeded gateway process and one browser per session.
 
 See ``ui_harness`` for what the seed holds. Browser tests drive Debian's Chromium through
-Playwright; the ``chromium`` fixture installs it with apt when it is missing, and skips (or
-fails under LOCKGATE_REQUIRE_SERVICES=1) if it cannot.
+Playwright; it is installed with apt when missing (at collection, when browser tests are
+selected), and the tests skip (or fail under LOCKGATE_REQUIRE_SERVICES=1) without it.
 """
 
 from __future__ import annotations
@@ -54,16 +54,27 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def install_chromium() -> None:
+    """Debian's Chromium, installed with apt when missing (Playwright cannot download here)."""
+    if Path(CHROMIUM).exists() or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "chromium"]
+    for step in (install, ["apt-get", "update"], install):  # update only if needed
+        subprocess.run(step, check=False, capture_output=True, timeout=900, env=env)
+        if step is install and Path(CHROMIUM).exists():
+            return
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # At collection, when browser tests are to run: an install takes minutes, longer than the
+    # per-test timeout that would count it if a fixture did it.
+    if any(item.path.name == "test_browser.py" for item in items):
+        install_chromium()
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's Chromium, installed with apt when missing (Playwright cannot download here)."""
-    if not Path(CHROMIUM).exists() and shutil.which("apt-get") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "chromium"]
-        for step in (install, ["apt-get", "update"], install):  # update only if needed
-            subprocess.run(step, check=False, capture_output=True, timeout=900, env=env)
-            if step is install and Path(CHROMIUM).exists():
-                break
     if not Path(CHROMIUM).exists():
         _unavailable(f"{CHROMIUM} is missing and `apt-get install chromium` did not install it")
     return CHROMIUM
