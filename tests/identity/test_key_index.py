@@ -114,3 +114,20 @@ def test_principal_carries_time_zone_and_ip_rules() -> None:
     assert p is not None and p.tz == "Europe/Berlin"
     assert [r.owner for r in p.ip_rules] == ["tenant 'acme'", "app 'acme/bot'"]
     assert hash(p.attributes) == hash(index.lookup_app("acme", "bot").attributes)  # type: ignore[union-attr]
+
+
+def test_admin_keys_by_id_for_web_sessions() -> None:
+    snap = _snapshot()
+    legacy = AdminKeyEntry("adm_old", "auditor", None, KeyHasher.legacy("lga-old"), "sha256")
+    index = KeyIndex.from_snapshot(
+        IdentitySnapshot(9, snap.tenants, snap.apps, snap.keys, (*snap.admin_keys, legacy)),
+        bootstrap_admin_keys=["boot"],
+        hasher=HASHER,
+    )
+    assert index.admin_by_id("adm_1") == AdminPrincipal("adm_1", "tenant-admin", "acme")
+    assert index.admin_by_id("adm_old") == AdminPrincipal("adm_old", "auditor", None)
+    boot = AdminPrincipal(BOOTSTRAP_KEY_ID, "platform-admin", None)
+    assert index.admin_by_id(BOOTSTRAP_KEY_ID) == boot
+    assert index.admin_by_id("adm_gone") is None
+    revoked = IdentitySnapshot(10, snap.tenants, snap.apps, snap.keys, ())
+    assert KeyIndex.from_snapshot(revoked, hasher=HASHER).admin_by_id("adm_1") is None
