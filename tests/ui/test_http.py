@@ -351,3 +351,19 @@ def test_the_catalog_lists_the_models_each_app_may_call(seed: Seed) -> None:
     article = html.split(">catalog-app</a>", 1)[1].split("</article>", 1)[0]
     assert "<code>demo-chat</code>" in article  # the tenant's plan "narrow" (no plan of its own)
     assert "demo-fast" not in article
+
+
+def test_a_developer_sees_only_the_apps_it_created(seed: Seed) -> None:
+    with seed.admin() as a:
+        other = a.post("/admin-keys", json={"role": "developer", "tenant": "acme"}).json()["key"]
+    with seed.admin(seed.keys["developer"]) as d:
+        mine = d.post("/tenants/acme/apps", json={"name": "private-app"}).json()
+    them = signed_in(seed, other, "portal")
+    assert them.get(f"/portal/apps/{mine['id']}").status_code == 404
+    assert them.get(f"/portal/apps/{seed.apps['acme/bot']}").status_code == 404  # an admin's
+    assert "private-app" not in them.get("/portal/apps").text
+    token = csrf_of(them.get("/portal/apps").text)
+    r = them.post(f"/portal/apps/{mine['id']}/keys", data={"csrf": token})
+    assert r.status_code == 404
+    owner = signed_in(seed, seed.keys["developer"], "portal")
+    assert owner.get(f"/portal/apps/{mine['id']}").status_code == 200
