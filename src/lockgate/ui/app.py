@@ -26,8 +26,8 @@ STATIC = Path(__file__).parent / "static"
 
 def _routes(web: Web, area: Area, pages: list[tuple[str, Handler, str]]) -> list[Route]:
     routes = [
-        Route(f"{area.home}/sign-in", sign_in_endpoint(web, area), methods=["GET", "POST"]),  # type: ignore[arg-type]
-        Route(f"{area.home}/sign-out", sign_out_endpoint(web, area), methods=["POST"]),  # type: ignore[arg-type]
+        Route(f"{area.home}/sign-in", sign_in_endpoint(web, area), methods=["GET", "POST"]),
+        Route(f"{area.home}/sign-out", sign_out_endpoint(web, area), methods=["POST"]),
     ]
     for path, handler, method in pages:
         write = method == "POST"

@@ -7,12 +7,15 @@ pre-session cookie, so another site cannot sign a browser in with a key of its c
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .session import PRESESSION_COOKIE, SESSION_COOKIE, cookie_header, new_presession
 from .web import CONSOLE, PORTAL, Area, Web, clear_session, read_form, redirect
 
+Endpoint = Callable[[Request], Awaitable[Response]]
 PRESESSION_TTL = 3600
 UNKNOWN_KEY = "That key is not a valid admin key (or it was revoked)."
 
@@ -45,7 +48,7 @@ def _form(web: Web, area: Area, request: Request, status: int, error: str | None
     return response
 
 
-def sign_in_endpoint(web: Web, area: Area) -> object:
+def sign_in_endpoint(web: Web, area: Area) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         if request.method == "GET":
             found = await web.session(request)
@@ -76,7 +79,7 @@ def sign_in_endpoint(web: Web, area: Area) -> object:
     return endpoint
 
 
-def sign_out_endpoint(web: Web, area: Area) -> object:
+def sign_out_endpoint(web: Web, area: Area) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         found = await web.session(request)
         if found is not None:
