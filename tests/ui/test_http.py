@@ -367,3 +367,13 @@ def test_a_developer_sees_only_the_apps_it_created(seed: Seed) -> None:
     assert r.status_code == 404
     owner = signed_in(seed, seed.keys["developer"], "portal")
     assert owner.get(f"/portal/apps/{mine['id']}").status_code == 200
+
+
+def test_the_request_log_filters_by_time(seed: Seed) -> None:
+    c = signed_in(seed, seed.keys["platform"])
+    assert "No requests match." in c.get("/console/requests", params={"to": "2001-01-01"}).text
+    assert (
+        "No requests match." not in c.get("/console/requests", params={"from": "2001-01-01"}).text
+    )
+    r = c.get("/console/requests", params={"from": "yesterday"})
+    assert r.status_code == 400 and "from: not a time" in r.text and "Refused:" in r.text

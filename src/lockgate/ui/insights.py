@@ -22,7 +22,7 @@ from .web import Page, choices
 
 USAGE_DIMENSIONS = ("tenant", "app", "model")
 USAGE_METRICS = {"requests": "Requests", "tokens": "Tokens", "cost": "Cost (USD)"}
-REQUEST_FILTERS = ("tenant", "app", "model", "status")
+REQUEST_FILTERS = ("tenant", "app", "model", "status", "from", "to")  # from/to: dates or times
 MAX_LABELLED_TENANTS = 50  # past this many tenants, apps are shown by id (one call per tenant)
 
 
@@ -113,9 +113,15 @@ def _totals(rows: list[dict[str, Any]], dimension: str) -> list[dict[str, Any]]:
 
 async def requests(p: Page) -> Response:
     filters = {f: p.arg(f) or None for f in REQUEST_FILTERS}
-    found = await p.api(
-        "GET", "/requests", query={"limit": "100", "cursor": p.arg("cursor") or None, **filters}
-    )
+    query = {"limit": "100", "cursor": p.arg("cursor") or None, **filters}
+    try:
+        found = await p.api("GET", "/requests", query=query)
+    except AdminApiError as err:
+        if err.status != 400:
+            raise
+        return p.render(
+            "requests.html", 400, rows=[], filters=filters, models=[], error=err.message
+        )
     rows: list[dict[str, Any]] = found["rows"]
     older = None
     if found.get("next_cursor"):
