@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+
 from lockgate.ui import charts
 
 
@@ -36,3 +39,19 @@ def test_no_rows_is_said_in_words() -> None:
     chart = charts.build([], "day", "tenant", "requests", "Requests")
     assert chart.empty
     assert "No calls" in str(charts.svg(chart))
+
+
+def test_axis_labels_never_touch_and_the_first_and_last_are_always_shown() -> None:
+    for n in range(1, 49):
+        days = [f"2026-11-{d:02d}" if d <= 30 else f"2026-12-{d - 30:02d}" for d in range(1, n + 1)]
+        rows: list[dict[str, object]] = [{"day": d, "tenant": "a", "requests": 1} for d in days]
+        out = str(charts.svg(charts.build(rows, "day", "tenant", "requests", "R")))
+        labels = re.findall(r'<text x="([\d.]+)" y="232" text-anchor="(\w+)"[^>]*>([^<]+)<', out)
+        assert labels[0][2] == days[0] and labels[-1][2] == days[-1]
+        spans = []
+        for x, anchor, text in labels:
+            w = len(text) * charts.CHAR_W
+            left = float(x) - (0 if anchor == "start" else w if anchor == "end" else w / 2)
+            spans.append((left, left + w))
+        for (_, right), (left, _) in itertools.pairwise(sorted(spans)):
+            assert right < left, (n, labels)

@@ -10,7 +10,7 @@ chart an accessible name.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,33 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+CHAR_W = 6.6  # px per character of an 11 px label: enough to keep labels apart
+LABEL_GAP = 10.0
+
+
+def _axis_labels(
+    n: int, x: Callable[[int], float], lengths: Sequence[int]
+) -> list[tuple[int, str]]:
+    """Which buckets get an x-axis label, and its anchor: the first and the last always, then
+    about six between them, leaving out any that would touch a label already placed."""
+    if n == 1:
+        return [(0, "middle")]
+
+    def extent(i: int, anchor: str) -> tuple[float, float]:
+        w = lengths[i] * CHAR_W
+        left = x(i) if anchor == "start" else x(i) - w if anchor == "end" else x(i) - w / 2
+        return left, left + w
+
+    placed = [(0, "start"), (n - 1, "end")]
+    spans = [extent(0, "start"), extent(n - 1, "end")]
+    for i in range(max(1, n // 6), n - 1, max(1, n // 6)):
+        lo, hi = extent(i, "middle")
+        if all(hi + LABEL_GAP <= a or lo - LABEL_GAP >= b for a, b in spans):
+            placed.append((i, "middle"))
+            spans.append((lo, hi))
+    return sorted(placed)
+
+
 def svg(chart: Chart) -> Markup:
     """The chart as inline SVG markup (safe: every text node is escaped)."""
     if chart.empty:
@@ -100,12 +127,7 @@ def svg(chart: Chart) -> Markup:
             f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end" font-size="11" '
             f'fill="currentColor">{escape(_fmt(top * frac))}</text>'
         )
-    step = max(1, n // 6)
-    shown = sorted({*range(0, n, step), n - 1})
-    if len(shown) > 1 and shown[-1] - shown[-2] < step:
-        shown.pop(-2)  # keep the last bucket's label; drop its crowded neighbour
-    for i in shown:
-        anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
+    for i, anchor in _axis_labels(n, x, [len(b[:13]) for b in chart.buckets]):
         parts.append(
             f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" font-size="11" '
             f'fill="currentColor">{escape(chart.buckets[i][:13])}</text>'
