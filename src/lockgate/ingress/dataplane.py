@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -43,6 +44,7 @@ from lockgate.ingress.streaming import replay_stream, stream_chat
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.finalize import Finalizer
 from lockgate.pipeline.policy import Reply
+from lockgate.providers.base import passthrough_to
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Runtime, Target
 from lockgate.serving.context import ON_DISCONNECT
@@ -51,6 +53,7 @@ from lockgate.usage.tokens import estimate_request, estimate_text
 from lockgate.wire import formats
 from lockgate.wire.api_product import API_FORMAT
 from lockgate.wire.formats import IngressFormat
+from lockgate.wire.passthrough import RawReply
 from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingResponse, Usage
 
 log = logging.getLogger("lockgate.dataplane")
@@ -226,7 +229,7 @@ class DataPlane:
             await self._embeddings(ctx, data, send)
             return
         ctx.model = req.model
-        ctx.chat = req
+        ctx.chat = decoded = req
         reply = await ctx.runtime.pipeline.admit(ctx)
         req = ctx.chat or req  # a policy may have replaced the request (redaction)
         if reply is not None:
@@ -236,10 +239,20 @@ class DataPlane:
         ctx.upstream_started = time.monotonic()
         if kind == "count_tokens":
             await self._count_tokens(ctx, route, req, send)
-        elif req.stream:
-            await stream_chat(ctx, fmt, self.router, route, req, send)
+            return
+        # The client's own body may go to a provider of its format when no policy rewrote
+        # the request (a redaction replaces ctx.chat) or looks at the response.
+        raw = (
+            data
+            if req is decoded
+            and isinstance(data, dict)
+            and not ctx.runtime.pipeline.sees_output(ctx)
+            else None
+        )
+        if req.stream:
+            await stream_chat(ctx, fmt, self.router, route, req, send, raw)
         else:
-            await self._chat(ctx, fmt, route, req, send)
+            await self._chat(ctx, fmt, route, req, send, raw)
 
     async def _reply_chat(
         self, ctx: RequestContext, fmt: IngressFormat, req: ChatRequest, reply: Reply, send: Send
@@ -261,17 +274,37 @@ class DataPlane:
         route: ModelRoute,
         req: ChatRequest,
         send: Send,
+        raw: dict[str, Any] | None = None,
     ) -> None:
-        def attempt(target: Target, r: ModelRoute) -> Awaitable[ChatResponse]:
+        def attempt(target: Target, r: ModelRoute) -> Awaitable[ChatResponse | RawReply]:
+            if raw is not None:
+                direct = passthrough_to(target.provider, ctx.ingress)
+                if direct is not None:
+                    return direct.chat_passthrough(raw, target.model, r.timeouts)
             return target.provider.chat(req, target.model, r.timeouts)
 
         resp = await self.router.run(ctx, route, attempt)
+        if isinstance(resp, RawReply):
+            await self._relay_reply(ctx, req, resp, send)
+            return
         ctx.usage, ctx.usage_estimated = chat_usage(req, resp)
         ctx.upstream_ended = ctx.first_token_at = time.monotonic()
         if ctx.kept:
             resp = await ctx.runtime.pipeline.respond(ctx, resp)
         model = ctx.served_model or req.model  # the model that served, after fallbacks
         await send_bytes(send, 200, fmt.encode_chat(resp, model), ctx.response_headers)
+
+    async def _relay_reply(
+        self, ctx: RequestContext, req: ChatRequest, resp: RawReply, send: Send
+    ) -> None:
+        """A same-format reply as the provider wrote it, with the client's model name."""
+        ctx.upstream_ended = ctx.first_token_at = time.monotonic()
+        body, usage = resp.format.reply(resp.body, ctx.served_model or req.model)
+        if usage is not None:
+            ctx.usage, ctx.usage_estimated = usage, False
+        else:
+            ctx.usage, ctx.usage_estimated = chat_usage(req, resp.format.decode(resp.body))
+        await send_bytes(send, 200, body, ctx.response_headers)
 
     async def _count_tokens(
         self, ctx: RequestContext, route: ModelRoute, req: ChatRequest, send: Send

@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable
+from typing import Any
 
-from lockgate.errors import GatewayError, InternalError
+from lockgate.errors import GatewayError, InternalError, UpstreamProtocolError
 from lockgate.ingress.http import SSE_HEADERS, Send
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.runner import apply_chunk_hooks
-from lockgate.providers.base import ChunkStream
+from lockgate.providers.base import ChunkStream, HttpProvider, passthrough_to
+from lockgate.providers.stream import RawEventStream
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Target
-from lockgate.usage.tokens import estimate_request
+from lockgate.usage.tokens import estimate_request, estimate_text
 from lockgate.wire.formats import IngressFormat
 from lockgate.wire.replay import response_chunks
 from lockgate.wire.types import (
@@ -31,6 +33,7 @@ from lockgate.wire.types import (
     StreamEnd,
     StreamStart,
     TextDelta,
+    ThinkingDelta,
     ToolCallDelta,
     ToolCallStart,
     Usage,
@@ -40,33 +43,50 @@ log = logging.getLogger("lockgate.dataplane")
 
 
 class _Relay:
-    """Counts what was relayed, so usage can be settled when the provider reports none."""
+    """Keeps what was relayed, so usage can be counted when the provider reports none."""
 
-    __slots__ = ("chars", "input_usage", "usage")
+    __slots__ = ("estimated", "input_usage", "pieces", "usage")
 
     def __init__(self) -> None:
-        self.chars = 0
+        self.pieces: list[str] = []
         self.usage: Usage | None = None
         self.input_usage: Usage | None = None
+        self.estimated = False
 
     def observe(self, chunk: object) -> None:
-        if isinstance(chunk, TextDelta):
-            self.chars += len(chunk.text)
+        if isinstance(chunk, TextDelta | ThinkingDelta):
+            self.pieces.append(chunk.text)
         elif isinstance(chunk, ToolCallDelta):
-            self.chars += len(chunk.arguments)
+            self.pieces.append(chunk.arguments)
         elif isinstance(chunk, ToolCallStart):
-            self.chars += len(chunk.name)
+            self.pieces.append(chunk.name)
         elif isinstance(chunk, StreamEnd):
             self.usage = chunk.usage
         elif isinstance(chunk, StreamStart):
             self.input_usage = chunk.usage
 
+    def counted(self, req: ChatRequest) -> Usage:
+        """Input as reported at the start (else counted from the request), output counted
+        with the tokenizer from what was relayed."""
+        reported = self.input_usage
+        inp = reported.input_tokens if reported is not None else estimate_request(req)
+        out = estimate_text("".join(self.pieces)) if self.pieces else 0
+        usage = Usage(input_tokens=inp, output_tokens=out)
+        if reported is not None:
+            usage.cached_input_tokens = reported.cached_input_tokens
+            usage.cache_creation_input_tokens = reported.cache_creation_input_tokens
+        return usage
+
     def settle(self, req: ChatRequest) -> tuple[Usage, bool]:
         if self.usage is not None:
-            return self.usage, False
-        inp = self.input_usage.input_tokens if self.input_usage else estimate_request(req)
-        out = max(0, (self.chars + 3) // 4) if self.chars else 0
-        return Usage(input_tokens=inp, output_tokens=out), True
+            return self.usage, self.estimated
+        return self.counted(req), True
+
+
+def _passthrough_target(ctx: RequestContext, target: Target, raw: object) -> HttpProvider | None:
+    if raw is None:
+        return None
+    return passthrough_to(target.provider, ctx.ingress)
 
 
 async def stream_chat(
@@ -76,8 +96,17 @@ async def stream_chat(
     route: ModelRoute,
     req: ChatRequest,
     send: Send,
+    raw: dict[str, Any] | None = None,
 ) -> None:
-    def attempt(target: Target, r: ModelRoute) -> Awaitable[ChunkStream]:
+    """``raw``: the client's body, when it may go upstream as it is (same format, no policy
+    looks at the stream); then a provider of the client's format gets it and its events are
+    relayed undecoded. Passthrough is decided per attempt: a fallback in another format is
+    decoded as usual."""
+
+    def attempt(target: Target, r: ModelRoute) -> Awaitable[ChunkStream | RawEventStream]:
+        direct = _passthrough_target(ctx, target, raw)
+        if direct is not None and raw is not None:
+            return direct.open_passthrough(raw, target.model, r.timeouts)
         return target.provider.open_stream(req, target.model, r.timeouts)
 
     stream = await router.run(ctx, route, attempt)
@@ -90,7 +119,10 @@ async def stream_chat(
                 "headers": [*SSE_HEADERS, *ctx.response_headers],
             }
         )
-        await _relay(ctx, fmt, req, stream, relay, send)
+        if isinstance(stream, RawEventStream):
+            await _relay_raw(ctx, fmt, req, stream, relay, send)
+        else:
+            await _relay(ctx, fmt, req, stream, relay, send)
     finally:
         # Also on cancellation (client gone): close the upstream, settle what was relayed.
         await stream.aclose()
@@ -112,8 +144,14 @@ async def _relay(
     try:
         async for chunk in stream:
             relay.observe(chunk)
-            if ctx.first_token_at is None and isinstance(chunk, TextDelta | ToolCallStart):
+            if ctx.first_token_at is None and isinstance(
+                chunk, TextDelta | ThinkingDelta | ToolCallStart
+            ):
                 ctx.first_token_at = time.monotonic()
+            if isinstance(chunk, StreamEnd) and chunk.usage is None:
+                # The provider reported no usage: the client gets counted tokens, not 0 / 0.
+                chunk.usage = relay.usage = relay.counted(req)
+                relay.estimated = True
             if hooks:
                 out = b"".join(encoder.encode(c) for c in apply_chunk_hooks(hooks, ctx, chunk))
             else:
@@ -125,13 +163,62 @@ async def _relay(
         ctx.failed(err)
         tail = fmt.stream_error(err)
     except Exception:
-        # The response has started: a second one cannot. End the stream in the client's
-        # format, and log the failure here, once.
-        log.exception("request %s: the stream failed", ctx.request_id)
-        failure = InternalError(f"the stream failed (request id {ctx.request_id})")
-        ctx.failed(failure)
-        tail = fmt.stream_error(failure)
+        tail = _unexpected(ctx, fmt)
     await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+async def _relay_raw(
+    ctx: RequestContext,
+    fmt: IngressFormat,
+    req: ChatRequest,
+    stream: RawEventStream,
+    relay: _Relay,
+    send: Send,
+) -> None:
+    """Forward the provider's events as they are; only usage-bearing events are parsed."""
+
+    def count() -> Usage:
+        relay.pieces.clear()
+        relay.input_usage = scanner.input_usage
+        for chunk in stream.decoded():
+            if not isinstance(chunk, StreamStart | StreamEnd):
+                relay.observe(chunk)
+        return relay.counted(req)
+
+    scanner = stream.format.scanner(ctx.served_model or req.model, req.include_usage, count)
+    try:
+        async for event in stream:
+            out = scanner.event(event)
+            if out:
+                if ctx.first_token_at is None:
+                    ctx.first_token_at = time.monotonic()
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        if not scanner.ended:
+            raise UpstreamProtocolError(
+                f"provider '{stream.provider}' stream ended before the response finished"
+            )
+        tail = b""
+    except GatewayError as err:
+        ctx.failed(err)
+        tail = fmt.stream_error(err)
+    except Exception:
+        tail = _unexpected(ctx, fmt)
+    finally:
+        # Also on cancellation: usage as reported, else counted from what was relayed.
+        if scanner.usage is not None:
+            relay.usage, relay.estimated = scanner.usage, False
+        else:
+            relay.usage, relay.estimated = count(), True
+    await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+def _unexpected(ctx: RequestContext, fmt: IngressFormat) -> bytes:
+    # The response has started: a second one cannot. End the stream in the client's format,
+    # and log the failure here, once.
+    log.exception("request %s: the stream failed", ctx.request_id)
+    failure = InternalError(f"the stream failed (request id {ctx.request_id})")
+    ctx.failed(failure)
+    return fmt.stream_error(failure)
 
 
 async def replay_stream(

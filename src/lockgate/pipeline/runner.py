@@ -82,6 +82,16 @@ class Pipeline:
                 response = await policy.on_response(ctx, state, response)  # type: ignore[attr-defined]
         return response
 
+    def sees_output(self, ctx: RequestContext) -> bool:
+        """Whether a policy of this request looks at its response or stream (``on_response``
+        or ``on_chunk``): then the response is decoded; otherwise it may be relayed as the
+        provider sent it. Two set lookups per admitting policy; none for most requests."""
+        for policy, _ in ctx.kept:
+            key = id(policy)
+            if key in self._response or key in self._chunk:
+                return True
+        return False
+
     def chunk_hooks(self, ctx: RequestContext) -> list[tuple[ChunkHook, object]]:
         """This request's ``on_chunk`` hooks in call order; empty for almost every request."""
         return [

@@ -14,6 +14,8 @@ from lockgate.providers.base import HttpProvider, json_body
 from lockgate.providers.stream import StreamDecoder
 from lockgate.upstream import UpstreamClient, UpstreamRequest
 from lockgate.wire import anthropic as wire
+from lockgate.wire.anthropic_passthrough import ANTHROPIC_PASSTHROUGH
+from lockgate.wire.passthrough import PassthroughFormat
 from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingRequest
 
 OFFICIAL_BASE_URL = "https://api.anthropic.com"
@@ -22,6 +24,7 @@ API_VERSION = "2023-06-01"
 
 class AnthropicProvider(HttpProvider):
     kind: ClassVar[str] = "anthropic"
+    passthrough: ClassVar[PassthroughFormat | None] = ANTHROPIC_PASSTHROUGH
 
     def __init__(self, name: str, cfg: ProviderConfig, client: UpstreamClient) -> None:
         super().__init__(name, cfg, client)
@@ -33,9 +36,10 @@ class AnthropicProvider(HttpProvider):
 
     def chat_request(self, req: ChatRequest, model: str) -> UpstreamRequest:
         body = wire.encode_chat_request(req, model=model)
-        return UpstreamRequest(
-            "POST", self.base_url + "/v1/messages", self._headers, json_body(body)
-        )
+        return UpstreamRequest("POST", self.chat_url(model), self._headers, json_body(body))
+
+    def chat_url(self, model: str) -> str:
+        return self.base_url + "/v1/messages"
 
     def parse_chat(self, body: object, model: str) -> ChatResponse:
         return wire.decode_chat_response(body)

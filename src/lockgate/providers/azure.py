@@ -36,9 +36,10 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     def chat_request(self, req: ChatRequest, model: str) -> UpstreamRequest:
         body = wire.encode_chat_request(req, model=model, max_tokens_field=self.max_tokens_field)
-        return UpstreamRequest(
-            "POST", self._url(model, "chat/completions"), self._headers, json_body(body)
-        )
+        return UpstreamRequest("POST", self.chat_url(model), self._headers, json_body(body))
+
+    def chat_url(self, model: str) -> str:
+        return self._url(model, "chat/completions")
 
     def embed_request(self, req: EmbeddingRequest, model: str) -> UpstreamRequest:
         body = wire.encode_embedding_request(req, model=model)

@@ -19,9 +19,10 @@ import orjson
 from lockgate.config.models import ProviderConfig
 from lockgate.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
 from lockgate.providers.overflow import is_context_overflow
-from lockgate.providers.stream import HttpChunkStream, StreamDecoder
+from lockgate.providers.stream import HttpChunkStream, RawEventStream, StreamDecoder
 from lockgate.upstream import Timeouts, UpstreamClient, UpstreamRequest, UpstreamResponse
 from lockgate.upstream.request import split_url
+from lockgate.wire.passthrough import PassthroughFormat, RawReply
 from lockgate.wire.types import (
     ChatRequest,
     ChatResponse,
@@ -41,6 +42,8 @@ class ChunkStream(Protocol):
 
 class Provider(Protocol):
     kind: ClassVar[str]  # the config's provider type, for logs and records
+    # The wire format whose clients' bodies this provider takes as they are, or None.
+    passthrough: ClassVar[PassthroughFormat | None]
     name: str
     region: str | None
 
@@ -62,6 +65,7 @@ class HttpProvider:
     """Base of adapters that call a provider over HTTP."""
 
     kind: ClassVar[str] = "http"
+    passthrough: ClassVar[PassthroughFormat | None] = None
 
     def __init__(self, name: str, cfg: ProviderConfig, client: UpstreamClient) -> None:
         self.name = name
@@ -73,6 +77,10 @@ class HttpProvider:
     # --- what each vendor supplies -----------------------------------------------------------
 
     def chat_request(self, req: ChatRequest, model: str) -> UpstreamRequest:
+        raise NotImplementedError
+
+    def chat_url(self, model: str) -> str:
+        """Where chat requests go; used by the passthrough of formats that have one."""
         raise NotImplementedError
 
     def parse_chat(self, body: object, model: str) -> ChatResponse:
@@ -154,6 +162,46 @@ class HttpProvider:
         await stream.prime(timeouts.first_byte)
         return stream
 
+    def _passthrough_request(
+        self, body: dict[str, Any], model: str, stream: bool
+    ) -> tuple[PassthroughFormat, UpstreamRequest]:
+        fmt = self.passthrough
+        if fmt is None:
+            raise NotImplementedError(f"provider type {self.kind} has no passthrough")
+        payload = json_body(fmt.prepare(body, model, stream))
+        return fmt, UpstreamRequest("POST", self.chat_url(model), self.request_headers(), payload)
+
+    def request_headers(self) -> list[tuple[str, str]]:
+        return getattr(self, "_headers", None) or self.headers()
+
+    async def chat_passthrough(
+        self, body: dict[str, Any], model: str, timeouts: Timeouts
+    ) -> RawReply:
+        """The client's own body (same wire format) sent with only the model changed; the
+        reply parsed, not decoded."""
+        fmt, request = self._passthrough_request(body, model, False)
+        reply = await self._exchange(request, timeouts)
+        if not isinstance(reply, dict):
+            raise UpstreamProtocolError(
+                f"provider '{self.name}' returned a body that is not an object"
+            )
+        return RawReply(reply, fmt)
+
+    async def open_passthrough(
+        self, body: dict[str, Any], model: str, timeouts: Timeouts
+    ) -> RawEventStream:
+        fmt, request = self._passthrough_request(body, model, True)
+        response = await self.client.send(request, timeouts)
+        if response.status != 200:
+            try:
+                error = await response.read(1024 * 1024)
+            finally:
+                await response.aclose()
+            raise self.error(response.status, error, response)
+        stream = RawEventStream(response, lambda: self.stream_decoder(model), self.name, fmt)
+        await stream.prime(timeouts.first_byte)
+        return stream
+
     async def embed(
         self, req: EmbeddingRequest, model: str, timeouts: Timeouts
     ) -> EmbeddingResponse:
@@ -193,6 +241,14 @@ class HttpProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def passthrough_to(provider: Provider, ingress: str) -> HttpProvider | None:
+    """The provider, when it takes bodies of the ``ingress`` wire format as they are."""
+    fmt = provider.passthrough
+    if fmt is not None and fmt.name == ingress and isinstance(provider, HttpProvider):
+        return provider
+    return None
 
 
 def json_body(payload: dict[str, Any]) -> bytes:

@@ -20,6 +20,7 @@ from lockgate.errors import UpstreamProtocolError, UpstreamStatusError
 from lockgate.mock import engine
 from lockgate.providers.overflow import is_context_overflow
 from lockgate.upstream import Timeouts
+from lockgate.wire.passthrough import PassthroughFormat
 from lockgate.wire.types import (
     ChatRequest,
     ChatResponse,
@@ -73,6 +74,7 @@ class MockChunkStream:
 
 class MockProvider:
     kind: ClassVar[str] = "mock"
+    passthrough: ClassVar[PassthroughFormat | None] = None  # canonical in, canonical out
 
     def __init__(self, name: str, cfg: ProviderConfig) -> None:
         self.name = name

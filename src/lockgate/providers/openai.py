@@ -14,6 +14,8 @@ from lockgate.providers.base import HttpProvider, json_body
 from lockgate.providers.stream import StreamDecoder
 from lockgate.upstream import UpstreamClient, UpstreamRequest
 from lockgate.wire import openai as wire
+from lockgate.wire.openai_passthrough import OPENAI_PASSTHROUGH
+from lockgate.wire.passthrough import PassthroughFormat
 from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
@@ -21,6 +23,7 @@ OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 
 class OpenAIProvider(HttpProvider):
     kind: ClassVar[str] = "openai"
+    passthrough: ClassVar[PassthroughFormat | None] = OPENAI_PASSTHROUGH
 
     def __init__(self, name: str, cfg: ProviderConfig, client: UpstreamClient) -> None:
         super().__init__(name, cfg, client)
@@ -31,9 +34,10 @@ class OpenAIProvider(HttpProvider):
 
     def chat_request(self, req: ChatRequest, model: str) -> UpstreamRequest:
         body = wire.encode_chat_request(req, model=model, max_tokens_field=self.max_tokens_field)
-        return UpstreamRequest(
-            "POST", self.base_url + "/chat/completions", self._headers, json_body(body)
-        )
+        return UpstreamRequest("POST", self.chat_url(model), self._headers, json_body(body))
+
+    def chat_url(self, model: str) -> str:
+        return self.base_url + "/chat/completions"
 
     def parse_chat(self, body: object, model: str) -> ChatResponse:
         return wire.decode_chat_response(body)

@@ -10,11 +10,12 @@ reached the client yet.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from lockgate.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
 from lockgate.upstream import UpstreamResponse
+from lockgate.wire.passthrough import PassthroughFormat
 from lockgate.wire.sse import EventTooLarge, SSEEvent, SSEParser
 from lockgate.wire.types import Chunk, StreamStart
 
@@ -84,6 +85,109 @@ class HttpChunkStream:
             raise
         finally:
             await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._response.aclose()
+
+
+class RawEventStream:
+    """An upstream SSE stream relayed as events, not decoded (same-format passthrough).
+
+    ``prime`` runs the format's canonical decoder over the first events only, so a stream is
+    opened exactly as a decoded one is (an error event or a stall before the first token can
+    still be retried or fall back); after that, events are only parsed into lines.
+    """
+
+    __slots__ = (
+        "_buffered",
+        "_closed",
+        "_decoder",
+        "_events",
+        "_make_decoder",
+        "_response",
+        "format",
+        "provider",
+        "seen",
+    )
+
+    def __init__(
+        self,
+        response: UpstreamResponse,
+        make_decoder: Callable[[], StreamDecoder],
+        provider: str,
+        fmt: PassthroughFormat,
+    ) -> None:
+        self._response = response
+        self._make_decoder = make_decoder
+        self._decoder = make_decoder()
+        self.provider = provider
+        self.format = fmt
+        self._closed = False
+        self._buffered: list[SSEEvent] = []
+        self._events = self._parse()
+        self.seen: list[SSEEvent] = []  # every event relayed, to count a usage-less stream
+
+    async def prime(self, first_token: float) -> None:
+        try:
+            async with asyncio.timeout(first_token):
+                async for event in self._events:
+                    self._buffered.append(event)
+                    chunks = self._decoder.feed(event)
+                    if any(not isinstance(c, StreamStart) for c in chunks):
+                        return
+        except TimeoutError:
+            await self.aclose()
+            raise UpstreamTimeout(
+                f"provider '{self.provider}' sent no token within the first_token timeout "
+                f"({first_token:g} s)"
+            ) from None
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def __aiter__(self) -> AsyncIterator[SSEEvent]:
+        buffered, self._buffered = self._buffered, []
+        seen = self.seen
+        for event in buffered:
+            seen.append(event)
+            yield event
+        async for event in self._events:
+            seen.append(event)
+            yield event
+
+    async def _parse(self) -> AsyncIterator[SSEEvent]:
+        parser = SSEParser(self._response.max_event_bytes or DEFAULT_MAX_EVENT_BYTES)
+        try:
+            try:
+                async for data in self._response.iter_body():
+                    for event in parser.feed(data):
+                        yield event
+                for event in parser.close():
+                    yield event
+            except EventTooLarge as exc:
+                raise UpstreamProtocolError(f"{exc} (server.upstream.max_event_bytes)") from None
+        except UpstreamError as err:
+            if not err.message.startswith("provider '"):
+                err.message = f"provider '{self.provider}' stream failed: {err.message}"
+                err.args = (err.message,)
+            raise
+        finally:
+            await self.aclose()
+
+    def decoded(self) -> list[Chunk]:
+        """The canonical chunks of the events relayed so far, as far as they decode (a cut
+        stream's end is missing): to count what a stream produced when its provider reported
+        no usage. Runs a fresh decoder, so it costs nothing unless called."""
+        decoder = self._make_decoder()
+        out: list[Chunk] = []
+        try:
+            for event in self.seen:
+                out.extend(decoder.feed(event))
+        except UpstreamError:
+            pass
+        return out
 
     async def aclose(self) -> None:
         if not self._closed:

@@ -29,6 +29,7 @@ from lockgate.wire.types import (
     StreamEnd,
     StreamStart,
     TextDelta,
+    ThinkingDelta,
     ToolCallDelta,
     ToolCallStart,
     Usage,
@@ -56,6 +57,7 @@ class ChatStreamEncoder:
         "_next",
         "_open",
         "_open_is_text",
+        "_open_is_thinking",
         "_started",
         "_tools",
     )
@@ -67,6 +69,7 @@ class ChatStreamEncoder:
         self._ended = False
         self._open: int | None = None  # index of the open block
         self._open_is_text = False
+        self._open_is_thinking = False
         self._next = 0  # index of the next block
         self._tools: dict[int, int] = {}  # canonical tool index -> block index
 
@@ -79,6 +82,8 @@ class ChatStreamEncoder:
         out = b"" if self._started else self._start(StreamStart(f"msg_{uuid.uuid4().hex}", ""))
         if isinstance(chunk, TextDelta):
             return out + self._text(chunk.text)
+        if isinstance(chunk, ThinkingDelta):
+            return out + self._thinking(chunk)
         if isinstance(chunk, ToolCallStart):
             return out + self._tool_start(chunk)
         if isinstance(chunk, ToolCallDelta):
@@ -105,6 +110,7 @@ class ChatStreamEncoder:
     def _open_block(self, block: dict[str, Any]) -> bytes:
         out = self._close_block()
         self._open = self._next
+        self._open_is_thinking = False
         self._open_is_text = block["type"] == "text"
         self._next += 1
         start = {"type": "content_block_start", "index": self._open, "content_block": block}
@@ -114,6 +120,7 @@ class ChatStreamEncoder:
         if self._open is None:
             return b""
         index, self._open, self._open_is_text = self._open, None, False
+        self._open_is_thinking = False
         return _event("content_block_stop", {"type": "content_block_stop", "index": index})
 
     def _text(self, text: str) -> bytes:
@@ -125,6 +132,24 @@ class ChatStreamEncoder:
         delta = {"type": "text_delta", "text": text}
         data = {"type": "content_block_delta", "index": self._open, "delta": delta}
         return out + _event("content_block_delta", data)
+
+    def _thinking(self, chunk: ThinkingDelta) -> bytes:
+        if chunk.redacted is not None:
+            block = {"type": "redacted_thinking", "data": chunk.redacted}
+            return self._open_block(block) + self._close_block()
+        out = b""
+        if not self._open_is_thinking:
+            out = self._open_block({"type": "thinking", "thinking": "", "signature": ""})
+            self._open_is_thinking = True
+        if chunk.text:
+            delta: dict[str, Any] = {"type": "thinking_delta", "thinking": chunk.text}
+            data = {"type": "content_block_delta", "index": self._open, "delta": delta}
+            out += _event("content_block_delta", data)
+        if chunk.signature is not None:
+            delta = {"type": "signature_delta", "signature": chunk.signature}
+            data = {"type": "content_block_delta", "index": self._open, "delta": delta}
+            out += _event("content_block_delta", data) + self._close_block()
+        return out
 
     def _tool_start(self, chunk: ToolCallStart) -> bytes:
         block = {"type": "tool_use", "id": chunk.id, "name": chunk.name, "input": {}}
@@ -183,7 +208,7 @@ class ChatStreamDecoder:
         if kind == "ping":
             return []
         if kind == "error":
-            raise _stream_error(data)
+            raise stream_error(data)
         if kind == "message_start":
             return self._message_start(data)
         if not self._started:
@@ -279,7 +304,7 @@ class ChatStreamDecoder:
         return StreamEnd(stop_reason=self._stop, stop_sequence=self._stop_seq, usage=usage)
 
 
-def _stream_error(data: dict[str, Any]) -> UpstreamStatusError:
+def stream_error(data: dict[str, Any]) -> UpstreamStatusError:
     err = data.get("error")
     err = err if isinstance(err, dict) else {}
     kind, message = err.get("type"), err.get("message")

@@ -55,19 +55,25 @@ def usage_from_openai(raw: object) -> Usage | None:
         return None
     details = raw.get("prompt_tokens_details")
     cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    out_details = raw.get("completion_tokens_details")
+    reasoning = _int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else 0
     return Usage(
         input_tokens=_int(raw.get("prompt_tokens")),
         output_tokens=_int(raw.get("completion_tokens")),
         cached_input_tokens=cached,
+        reasoning_tokens=reasoning,
     )
 
 
 def usage_to_openai(u: Usage) -> dict[str, Any]:
+    """OpenAI has no field for cache writes: they stay in ``prompt_tokens`` (as they do in
+    Anthropic's total), and are priced at their own rate in Lockgate's records."""
     return {
         "prompt_tokens": u.input_tokens,
         "completion_tokens": u.output_tokens,
         "total_tokens": u.input_tokens + u.output_tokens,
         "prompt_tokens_details": {"cached_tokens": u.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
     }
 
 

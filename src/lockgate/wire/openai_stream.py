@@ -21,6 +21,7 @@ from lockgate.wire.types import (
     StreamEnd,
     StreamStart,
     TextDelta,
+    ThinkingDelta,
     ToolCallDelta,
     ToolCallStart,
     Usage,
@@ -36,10 +37,11 @@ class ChatStreamEncoder:
     so a text delta costs one small ``orjson.dumps``.
     """
 
-    __slots__ = ("_head", "_include_usage", "_model", "_tail", "_usage_tail")
+    __slots__ = ("_head", "_include_usage", "_model", "_reasoning", "_tail", "_usage_tail")
 
-    def __init__(self, *, model: str, include_usage: bool) -> None:
+    def __init__(self, *, model: str, include_usage: bool, reasoning: bool = False) -> None:
         self._model = model
+        self._reasoning = reasoning
         self._include_usage = include_usage
         # OpenAI sends "usage": null on every chunk when the client asked for usage.
         self._usage_tail = b',"usage":null}' if include_usage else b"}"
@@ -64,6 +66,11 @@ class ChatStreamEncoder:
     def encode(self, chunk: Chunk) -> bytes:
         if isinstance(chunk, TextDelta):
             return self._delta({"content": chunk.text}) if chunk.text else b""
+        if isinstance(chunk, ThinkingDelta):
+            # Reasoning never goes into content; a client that opted in gets it apart.
+            if self._reasoning and chunk.text:
+                return self._delta({"reasoning_content": chunk.text})
+            return b""
         if isinstance(chunk, ToolCallDelta):
             if not chunk.arguments:
                 return b""
@@ -138,7 +145,7 @@ class ChatStreamDecoder:
         if not isinstance(obj, dict):
             raise UpstreamProtocolError("upstream sent a stream event that is not a JSON object")
         if obj.get("error") is not None or event.event == "error":
-            raise _stream_error(obj)
+            raise stream_error(obj)
         return self._chunk(obj)
 
     def _chunk(self, obj: dict[str, Any]) -> list[Chunk]:
@@ -220,7 +227,7 @@ class ChatStreamDecoder:
         return self._finish()
 
 
-def _stream_error(obj: dict[str, Any]) -> UpstreamStatusError:
+def stream_error(obj: dict[str, Any]) -> UpstreamStatusError:
     err = obj.get("error", obj)
     message, kind = "upstream reported an error mid-stream", None
     if isinstance(err, dict):

@@ -28,6 +28,20 @@ ResponseFormatType = Literal["text", "json_object", "json_schema"]
 @dataclass(slots=True)
 class TextPart:
     text: str
+    # A prompt-caching breakpoint (Anthropic's ``{"type": "ephemeral", "ttl"?}``): carried to
+    # providers that take one, ignored by the others (their caching is automatic).
+    cache_control: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ThinkingPart:
+    """A model's reasoning, kept so it can be sent back in the next turn (a tool loop with
+    thinking needs it). ``signature`` binds it to the provider that wrote it; ``redacted``
+    holds an encrypted block's opaque data instead of text."""
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
 
 
 @dataclass(slots=True)
@@ -58,9 +72,27 @@ class Message:
     tool_call_id: str | None = None  # tool only
     is_error: bool = False  # tool only: the tool reported a failure
     name: str | None = None
+    thinking: list[ThinkingPart] = field(default_factory=list)  # assistant only, in order
+    cache_control: dict[str, Any] | None = None  # tool only: on the result block
 
     def text(self) -> str:
         return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+@dataclass(slots=True)
+class Reasoning:
+    """How much the model should think before answering.
+
+    ``effort`` is the OpenAI scale (``minimal``, ``low``, ``medium``, ``high``); ``budget`` a
+    token budget (Anthropic ``thinking.budget_tokens``, Gemini ``thinkingBudget``). A codec
+    maps whichever is set to what its provider takes (``lockgate.wire.reasoning``). ``enabled``
+    False turns thinking off where the provider allows it.
+    """
+
+    effort: str | None = None
+    budget: int | None = None
+    enabled: bool = True
+    adaptive: bool = False  # let the model decide (Anthropic adaptive, Gemini budget -1)
 
 
 @dataclass(slots=True)
@@ -69,6 +101,7 @@ class Tool:
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)  # JSON Schema
     strict: bool | None = None
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -92,6 +125,7 @@ class Usage:
     output_tokens: int = 0
     cached_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    reasoning_tokens: int = 0  # part of output_tokens
 
     @property
     def total_tokens(self) -> int:
@@ -119,6 +153,10 @@ class ChatRequest:
     include_usage: bool = False  # the client asked for usage in the stream
     user: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    reasoning: Reasoning | None = None
+    # Fields the client sent that the serving provider cannot take and that do not change the
+    # answer: named in the x-lockgate-dropped-params header and the request log.
+    dropped: list[str] = field(default_factory=list)
 
     def system_text(self) -> str:
         return "\n\n".join(p.text for p in self.system)
@@ -134,6 +172,7 @@ class ChatResponse:
     stop_sequence: str | None = None
     usage: Usage | None = None
     created: int = 0
+    thinking: list[ThinkingPart] = field(default_factory=list)  # before the content
 
     def text(self) -> str:
         return "".join(p.text for p in self.content if isinstance(p, TextPart))
@@ -173,13 +212,23 @@ class ToolCallDelta:
 
 
 @dataclass(slots=True)
+class ThinkingDelta:
+    """A fragment of reasoning text, or the signature (or redacted data) that closes a
+    thinking block; a new block starts after a signature or redacted data."""
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+
+
+@dataclass(slots=True)
 class StreamEnd:
     stop_reason: StopReason = "stop"
     stop_sequence: str | None = None
     usage: Usage | None = None
 
 
-Chunk = StreamStart | TextDelta | ToolCallStart | ToolCallDelta | StreamEnd
+Chunk = StreamStart | TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | StreamEnd
 
 
 # --- embeddings ------------------------------------------------------------------------------

@@ -1,0 +1,55 @@
+"""Same-format passthrough: the contract of a wire format that can relay a client's own body.
+
+When the client speaks the provider's format and no policy of the request looks at the
+response, the gateway sends the client's JSON body with only what it owns changed (the model
+name; for streams, the request for usage) and relays the reply and the stream as the provider
+wrote them, so every current and future parameter and content block reaches both ends. Usage is
+still read exactly: from the reply's ``usage``, and from the few stream events that carry it,
+found by a substring test before anything is parsed.
+
+A format supplies three pure functions (``openai_passthrough``, ``anthropic_passthrough``):
+``prepare`` (client body -> upstream body), ``reply`` (upstream reply -> client bytes and
+usage) and ``scanner`` (one per stream: upstream events -> client bytes, usage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lockgate.wire.sse import SSEEvent
+from lockgate.wire.types import ChatResponse, Usage
+
+# Counts what a stream produced so far, for a stream whose provider reports no usage.
+Counter = Callable[[], Usage]
+
+
+class StreamScanner(Protocol):
+    """Follows one passthrough stream: what to forward, and what it reports."""
+
+    usage: Usage | None  # the provider's final usage, once reported
+    input_usage: Usage | None  # input tokens reported at the start (Anthropic)
+    ended: bool  # the provider finished the response (a cut stream did not)
+
+    def event(self, event: SSEEvent) -> bytes:
+        """The bytes to send the client for this event (``b""`` to hold it back); raises a
+        ``GatewayError`` for an error event."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PassthroughFormat:
+    name: str  # the ingress format's name it serves (``IngressFormat.name``)
+    prepare: Callable[[dict[str, Any], str, bool], dict[str, Any]]  # body, model, stream
+    reply: Callable[[dict[str, Any], str], tuple[bytes, Usage | None]]  # body, client model
+    decode: Callable[[object], ChatResponse]  # the reply, canonical (to count when no usage)
+    scanner: Callable[[str, bool, Counter], StreamScanner]  # client model, include_usage
+
+
+@dataclass(slots=True)
+class RawReply:
+    """A complete upstream reply, parsed but not decoded, with the format that reads it."""
+
+    body: dict[str, Any]
+    format: PassthroughFormat
