@@ -16,12 +16,12 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from lockgate.errors import GatewayError, InternalError, UpstreamProtocolError
+from lockgate.errors import GatewayError, InternalError, UpstreamError, UpstreamProtocolError
 from lockgate.ingress.http import SSE_HEADERS, Send
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.runner import apply_chunk_hooks
 from lockgate.providers.base import ChunkStream, HttpProvider, passthrough_to
-from lockgate.providers.stream import RawEventStream
+from lockgate.providers.stream import RawEventStream, named
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Target
 from lockgate.usage.tokens import estimate_request, estimate_text
@@ -188,7 +188,10 @@ async def _relay_raw(
     scanner = stream.format.scanner(ctx.served_model or req.model, req.include_usage, count)
     try:
         async for event in stream:
-            out = scanner.event(event)
+            try:
+                out = scanner.event(event)
+            except UpstreamError as err:
+                raise named(err, stream.provider) from None
             if out:
                 if ctx.first_token_at is None:
                     ctx.first_token_at = time.monotonic()

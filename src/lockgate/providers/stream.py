@@ -134,7 +134,10 @@ class RawEventStream:
             async with asyncio.timeout(first_token):
                 async for event in self._events:
                     self._buffered.append(event)
-                    chunks = self._decoder.feed(event)
+                    try:
+                        chunks = self._decoder.feed(event)
+                    except UpstreamError as err:
+                        raise named(err, self.provider) from None
                     if any(not isinstance(c, StreamStart) for c in chunks):
                         return
         except TimeoutError:
@@ -169,10 +172,7 @@ class RawEventStream:
             except EventTooLarge as exc:
                 raise UpstreamProtocolError(f"{exc} (server.upstream.max_event_bytes)") from None
         except UpstreamError as err:
-            if not err.message.startswith("provider '"):
-                err.message = f"provider '{self.provider}' stream failed: {err.message}"
-                err.args = (err.message,)
-            raise
+            raise named(err, self.provider) from None
         finally:
             await self.aclose()
 
@@ -193,3 +193,11 @@ class RawEventStream:
         if not self._closed:
             self._closed = True
             await self._response.aclose()
+
+
+def named(err: UpstreamError, provider: str) -> UpstreamError:
+    """Name the configured provider, so the client's error says who failed."""
+    if not err.message.startswith("provider '"):
+        err.message = f"provider '{provider}' stream failed: {err.message}"
+        err.args = (err.message,)
+    return err
