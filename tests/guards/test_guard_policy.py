@@ -10,6 +10,9 @@ import orjson
 from guard_helpers import Upstream
 
 from lockgate.pipeline.context import RequestContext
+from lockgate.wire.openai import encode_chat_response
+from lockgate.wire.openai_passthrough import OPENAI_PASSTHROUGH
+from lockgate.wire.passthrough import RawReply
 from lockgate.wire.types import ChatResponse, TextPart, Usage
 
 SECRET = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123"
@@ -169,7 +172,13 @@ async def test_schema_is_repaired_once_then_502(inproc: Any, upstream: Upstream)
                 id="r", model=model, content=[TextPart(next(answers))], usage=Usage(5, 5)
             )
 
+        async def reply_raw(body: Any, model: str, timeouts: Any) -> RawReply:
+            # The first call sends the client's own body (same format), the repair does not.
+            answer = encode_chat_response(await reply(None, model, timeouts), model=model)
+            return RawReply(orjson.loads(answer), OPENAI_PASSTHROUGH)
+
         provider.chat = reply
+        provider.chat_passthrough = reply_raw
         r = await gw.client.post("/v1/chat/completions", json=body, headers=auth)
         assert r.status_code == 200
         assert orjson.loads(r.json()["choices"][0]["message"]["content"]) == {"n": 3}

@@ -15,6 +15,7 @@ from lockgate.wire.types import (
     Message,
     ResponseFormat,
     TextPart,
+    ThinkingPart,
     Tool,
     ToolCall,
     ToolChoice,
@@ -74,13 +75,16 @@ def _multi_turn() -> dict[str, Any]:
 def test_decode_minimal() -> None:
     req = anthropic.decode_chat_request(_body(unknown_field=1))
     assert req == ChatRequest(
-        model="claude-x", messages=[Message("user", [TextPart("hi")])], max_tokens=100
+        model="claude-x",
+        messages=[Message("user", [TextPart("hi")])],
+        max_tokens=100,
+        ignored=["unknown_field"],  # named when a provider of another format serves it
     )
 
 
 def test_decode_multi_turn_tools() -> None:
     req = anthropic.decode_chat_request(_multi_turn())
-    assert req.system == [TextPart("be brief")]
+    assert req.system == [TextPart("be brief", {"type": "ephemeral"})]
     assert req.tools == [
         Tool("get_weather", "Weather for a city", WEATHER_TOOL["input_schema"])  # type: ignore[arg-type]
     ]
@@ -89,11 +93,12 @@ def test_decode_multi_turn_tools() -> None:
         Message("user", [TextPart("weather in Paris and Rome?")]),
         Message(
             "assistant",
-            [TextPart("Checking.")],  # the thinking block is dropped
+            [TextPart("Checking.")],
             tool_calls=[
                 ToolCall("tu_1", "get_weather", '{"city":"Paris"}'),
                 ToolCall("tu_2", "get_weather", '{"city":"Rome"}'),
             ],
+            thinking=[ThinkingPart("hmm", "sig")],  # kept, with its signature
         ),
         Message("tool", [TextPart("sunny")], tool_call_id="tu_1"),
         Message("tool", [TextPart("timeout")], tool_call_id="tu_2", is_error=True),
@@ -257,7 +262,14 @@ def test_round_trip_multi_turn() -> None:
     req = anthropic.decode_chat_request(_multi_turn())
     body = anthropic.encode_chat_request(req, model="claude-real")
     assert body["model"] == "claude-real"
-    assert body["system"] == [{"type": "text", "text": "be brief"}]
+    assert body["system"] == [
+        {"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}
+    ]
+    assert body["messages"][1]["content"][0] == {
+        "type": "thinking",
+        "thinking": "hmm",
+        "signature": "sig",
+    }
     assert body["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
     assert body["tools"] == [WEATHER_TOOL]
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]

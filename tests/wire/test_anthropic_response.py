@@ -11,7 +11,7 @@ import pytest
 
 from lockgate.errors import UpstreamProtocolError
 from lockgate.wire import anthropic
-from lockgate.wire.types import ChatResponse, StopReason, TextPart, ToolCall, Usage
+from lockgate.wire.types import ChatResponse, StopReason, TextPart, ThinkingPart, ToolCall, Usage
 
 UPSTREAM: dict[str, Any] = {
     "id": "msg_01",
@@ -48,13 +48,14 @@ def test_decode_response_and_cache_arithmetic() -> None:
             cached_input_tokens=100,
             cache_creation_input_tokens=1000,
         ),
+        thinking=[ThinkingPart("...", "s")],
     )
 
 
 def test_encode_response_round_trip() -> None:
     resp = anthropic.decode_chat_response(UPSTREAM)
     out = orjson.loads(anthropic.encode_chat_response(resp, model="alias"))
-    expected = dict(UPSTREAM, model="alias", content=UPSTREAM["content"][1:])
+    expected = dict(UPSTREAM, model="alias")  # thinking with its signature included
     assert out == expected
     assert anthropic.decode_chat_response(out).usage == resp.usage
 
@@ -159,5 +160,6 @@ def test_real_sdk_request_and_response() -> None:
         )
     assert seen[0].system == [TextPart("sys")] and seen[0].max_tokens == 10
     assert msg.model == "alias" and msg.stop_reason == "tool_use"
-    assert msg.content[1].type == "tool_use" and msg.content[1].input == {"city": "Paris"}
+    assert msg.content[0].type == "thinking" and msg.content[0].signature == "s"
+    assert msg.content[2].type == "tool_use" and msg.content[2].input == {"city": "Paris"}
     assert msg.usage.input_tokens == 10 and msg.usage.cache_read_input_tokens == 100

@@ -20,6 +20,7 @@ from lockgate.wire.types import (
     StreamEnd,
     StreamStart,
     TextDelta,
+    ThinkingDelta,
     ToolCallDelta,
     ToolCallStart,
     Usage,
@@ -218,11 +219,31 @@ UPSTREAM_STREAM = _sse(
 def test_decoder_on_realistic_stream() -> None:
     assert _decode(UPSTREAM_STREAM) == [
         StreamStart("msg_up", "claude-sonnet", usage=Usage(30, 1, 5, 0)),
+        ThinkingDelta("hmm"),
+        ThinkingDelta(signature="EqQB"),
         TextDelta("Hi"),
         ToolCallStart(0, "toolu_1", "get_weather"),
         ToolCallDelta(0, '{"city": "Paris"}'),
         StreamEnd("tool_calls", None, Usage(30, 89, 5, 0)),
     ]
+
+
+def test_thinking_round_trips_through_the_encoder() -> None:
+    """Decoded thinking (text, signature, redacted data) is re-encoded as the blocks and
+    deltas the SDK accumulates into thinking blocks with their signatures."""
+    chunks = _decode(UPSTREAM_STREAM)
+    redacted = ThinkingDelta(redacted="opaque")
+    enc = anthropic.ChatStreamEncoder(model="alias")
+    raw = b"".join(enc.encode(c) for c in [chunks[0], redacted, *chunks[1:]]) + enc.close()
+    events = [orjson.loads(line[6:]) for line in raw.split(b"\n") if line.startswith(b"data: ")]
+    starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert [b["type"] for b in starts] == ["redacted_thinking", "thinking", "text", "tool_use"]
+    assert starts[0]["data"] == "opaque"
+    deltas = [e["delta"] for e in events if e["type"] == "content_block_delta"]
+    assert deltas[0] == {"type": "thinking_delta", "thinking": "hmm"}
+    assert deltas[1] == {"type": "signature_delta", "signature": "EqQB"}
+    indexes = [e["index"] for e in events if e["type"] == "content_block_stop"]
+    assert indexes == [0, 1, 2, 3]
 
 
 def test_stream_end_exactly_once() -> None:

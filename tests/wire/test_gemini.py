@@ -351,7 +351,9 @@ def test_decode_text_with_thoughts_and_usage() -> None:
     assert resp.text() == "Hello, world"
     assert resp.stop_reason == "stop"
     assert resp.tool_calls == []
-    assert resp.usage == Usage(input_tokens=10, output_tokens=12, cached_input_tokens=4)
+    assert resp.usage == Usage(
+        input_tokens=10, output_tokens=12, cached_input_tokens=4, reasoning_tokens=7
+    )
 
 
 def test_decode_function_calls() -> None:
@@ -472,7 +474,9 @@ def test_stream_text_with_usage_on_last_chunk() -> None:
         StreamStart(id="r1", model="gemini-2.5-flash"),
         TextDelta("Hel"),
         TextDelta("lo"),
-        StreamEnd(stop_reason="stop", usage=Usage(input_tokens=3, output_tokens=6)),
+        StreamEnd(
+            stop_reason="stop", usage=Usage(input_tokens=3, output_tokens=6, reasoning_tokens=4)
+        ),
     ]
 
 

@@ -164,8 +164,10 @@ def test_request_round_trip_through_provider_encoder() -> None:
     }
     assert body["tool_choice"] == {"type": "function", "function": {"name": "weather"}}
     assert body["parallel_tool_calls"] is False
-    assert "some_new_sdk_field" not in body
+    assert "some_new_sdk_field" not in body  # named as dropped (the passthrough carries it)
+    assert req.ignored == ["some_new_sdk_field"]
     again = openai.decode_chat_request({**body, "model": "gpt-4o-mini"})
+    again.ignored = req.ignored
     assert again == req
 
 
@@ -527,6 +529,7 @@ def test_public_api() -> None:
             "decode_embedding_request",
             "decode_embedding_response",
             "decode_error",
+            "dropped_params",
             "encode_chat_request",
             "encode_chat_response",
             "encode_embedding_request",

@@ -40,11 +40,10 @@ from lockgate.ingress.http import (
     send_bytes,
     watch_disconnect,
 )
-from lockgate.ingress.streaming import replay_stream, stream_chat
+from lockgate.ingress.streaming import note_dropped, passthrough_target, replay_stream, stream_chat
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.finalize import Finalizer
 from lockgate.pipeline.policy import Reply
-from lockgate.providers.base import passthrough_to
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Runtime, Target
 from lockgate.serving.context import ON_DISCONNECT
@@ -241,18 +240,14 @@ class DataPlane:
             await self._count_tokens(ctx, route, req, send)
             return
         # The client's own body may go to a provider of its format when no policy rewrote
-        # the request (a redaction replaces ctx.chat) or looks at the response.
-        raw = (
-            data
-            if req is decoded
-            and isinstance(data, dict)
-            and not ctx.runtime.pipeline.sees_output(ctx)
-            else None
-        )
+        # the request (a redaction replaces ctx.chat); the reply is relayed undecoded when no
+        # policy looks at it either.
+        raw = data if req is decoded and ctx.api is None and isinstance(data, dict) else None
+        relay = raw is not None and not ctx.runtime.pipeline.sees_output(ctx)
         if req.stream:
-            await stream_chat(ctx, fmt, self.router, route, req, send, raw)
+            await stream_chat(ctx, fmt, self.router, route, req, send, raw, relay)
         else:
-            await self._chat(ctx, fmt, route, req, send, raw)
+            await self._chat(ctx, fmt, route, req, send, raw, relay)
 
     async def _reply_chat(
         self, ctx: RequestContext, fmt: IngressFormat, req: ChatRequest, reply: Reply, send: Send
@@ -264,7 +259,10 @@ class DataPlane:
             await replay_stream(ctx, fmt, req, reply.chat, send)
         else:
             await send_bytes(
-                send, 200, fmt.encode_chat(reply.chat, req.model), ctx.response_headers
+                send,
+                200,
+                fmt.encode_chat(reply.chat, req.model, req.include_reasoning),
+                ctx.response_headers,
             )
 
     async def _chat(
@@ -275,24 +273,31 @@ class DataPlane:
         req: ChatRequest,
         send: Send,
         raw: dict[str, Any] | None = None,
+        relay: bool = False,
     ) -> None:
         def attempt(target: Target, r: ModelRoute) -> Awaitable[ChatResponse | RawReply]:
-            if raw is not None:
-                direct = passthrough_to(target.provider, ctx.ingress)
-                if direct is not None:
-                    return direct.chat_passthrough(raw, target.model, r.timeouts)
+            direct = passthrough_target(ctx, target, raw)
+            if direct is not None and raw is not None:
+                return direct.chat_passthrough(raw, target.model, r.timeouts)
             return target.provider.chat(req, target.model, r.timeouts)
 
-        resp = await self.router.run(ctx, route, attempt)
-        if isinstance(resp, RawReply):
-            await self._relay_reply(ctx, req, resp, send)
-            return
+        served = await self.router.run(ctx, route, attempt)
+        if isinstance(served, RawReply):
+            if relay:
+                await self._relay_reply(ctx, req, served, send)
+                return
+            resp = served.format.decode(served.body)  # a policy looks at the response
+        else:
+            resp = served
+            note_dropped(ctx, req)
         ctx.usage, ctx.usage_estimated = chat_usage(req, resp)
         ctx.upstream_ended = ctx.first_token_at = time.monotonic()
         if ctx.kept:
             resp = await ctx.runtime.pipeline.respond(ctx, resp)
         model = ctx.served_model or req.model  # the model that served, after fallbacks
-        await send_bytes(send, 200, fmt.encode_chat(resp, model), ctx.response_headers)
+        await send_bytes(
+            send, 200, fmt.encode_chat(resp, model, req.include_reasoning), ctx.response_headers
+        )
 
     async def _relay_reply(
         self, ctx: RequestContext, req: ChatRequest, resp: RawReply, send: Send

@@ -83,10 +83,29 @@ class _Relay:
         return self.counted(req), True
 
 
-def _passthrough_target(ctx: RequestContext, target: Target, raw: object) -> HttpProvider | None:
-    if raw is None:
-        return None
-    return passthrough_to(target.provider, ctx.ingress)
+DROPPED_HEADER = b"x-lockgate-dropped-params"
+
+
+def note_dropped(ctx: RequestContext, req: ChatRequest) -> None:
+    """Name what the serving provider did not get, when the attempt that served encoded the
+    request from its canonical form (a provider of another format, or a rewritten request)."""
+    target = ctx.target
+    if ctx.passthrough or target is None:
+        return
+    lists = getattr(target.provider, "dropped_params", None)  # test doubles may lack it
+    dropped = [*req.ignored, *(lists(req) if lists is not None else ())]
+    if dropped:
+        ctx.dropped_params = tuple(dropped)
+        ctx.response_headers.append((DROPPED_HEADER, ", ".join(dropped).encode()))
+
+
+def passthrough_target(
+    ctx: RequestContext, target: Target, raw: dict[str, Any] | None
+) -> HttpProvider | None:
+    """The provider when this attempt may send the client's body as it is (and notes it)."""
+    direct = passthrough_to(target.provider, ctx.ingress) if raw is not None else None
+    ctx.passthrough = direct is not None
+    return direct
 
 
 async def stream_chat(
@@ -97,19 +116,21 @@ async def stream_chat(
     req: ChatRequest,
     send: Send,
     raw: dict[str, Any] | None = None,
+    relay_raw: bool = False,
 ) -> None:
-    """``raw``: the client's body, when it may go upstream as it is (same format, no policy
-    looks at the stream); then a provider of the client's format gets it and its events are
-    relayed undecoded. Passthrough is decided per attempt: a fallback in another format is
-    decoded as usual."""
+    """``raw``: the client's body, when it may go upstream as it is (no policy rewrote the
+    request): a provider of the client's format gets it. ``relay_raw``: no policy looks at the
+    stream either, so its events are relayed undecoded. Both are decided per attempt: a
+    fallback in another format is encoded and decoded as usual."""
 
     def attempt(target: Target, r: ModelRoute) -> Awaitable[ChunkStream | RawEventStream]:
-        direct = _passthrough_target(ctx, target, raw)
+        direct = passthrough_target(ctx, target, raw)
         if direct is not None and raw is not None:
-            return direct.open_passthrough(raw, target.model, r.timeouts)
+            return direct.open_passthrough(raw, target.model, r.timeouts, decode=not relay_raw)
         return target.provider.open_stream(req, target.model, r.timeouts)
 
     stream = await router.run(ctx, route, attempt)
+    note_dropped(ctx, req)
     relay = _Relay()
     try:
         await send(
@@ -139,7 +160,9 @@ async def _relay(
     relay: _Relay,
     send: Send,
 ) -> None:
-    encoder = fmt.stream_encoder(ctx.served_model or req.model, req.include_usage)
+    encoder = fmt.stream_encoder(
+        ctx.served_model or req.model, req.include_usage, req.include_reasoning
+    )
     hooks = ctx.runtime.pipeline.chunk_hooks(ctx) if ctx.kept else None
     try:
         async for chunk in stream:
@@ -228,7 +251,7 @@ async def replay_stream(
     ctx: RequestContext, fmt: IngressFormat, req: ChatRequest, resp: ChatResponse, send: Send
 ) -> None:
     """Answer a streaming client from a complete response (a policy's ``Reply``)."""
-    encoder = fmt.stream_encoder(req.model, req.include_usage)
+    encoder = fmt.stream_encoder(req.model, req.include_usage, req.include_reasoning)
     body = b"".join(encoder.encode(c) for c in response_chunks(resp)) + encoder.close()
     headers = [*SSE_HEADERS, *ctx.response_headers]
     await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -67,6 +67,10 @@ class RequestContext:
     payload: tuple[str, str] | None = None  # (request, response) of an opted-in tenant, capped
     trace: RequestTrace | None = None  # set when tracing is on and an attempt was made
     client_disconnected: bool = False
+    # Request fields the serving provider did not get (a cross-format call), for the header
+    # and the request log; empty for same-format passthrough.
+    dropped_params: tuple[str, ...] = ()
+    passthrough: bool = False  # the attempt that served sent the client's own body
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     # Pipeline bookkeeping: how far on_request got, and each admitting policy's state.
     policies_ran: int = 0

@@ -41,6 +41,9 @@ class AnthropicProvider(HttpProvider):
     def chat_url(self, model: str) -> str:
         return self.base_url + "/v1/messages"
 
+    def dropped_params(self, req: ChatRequest) -> list[str]:
+        return wire.dropped_params(req)
+
     def parse_chat(self, body: object, model: str) -> ChatResponse:
         return wire.decode_chat_response(body)
 

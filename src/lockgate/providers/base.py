@@ -58,6 +58,11 @@ class Provider(Protocol):
         """The provider's own count, or None when it has no counting endpoint."""
         ...
 
+    def dropped_params(self, req: ChatRequest) -> list[str]:
+        """Fields set on ``req`` that this provider's requests do not carry and that do not
+        change the answer (those that would are refused by the codecs with 400)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -84,6 +89,9 @@ class HttpProvider:
         raise NotImplementedError
 
     def parse_chat(self, body: object, model: str) -> ChatResponse:
+        raise NotImplementedError
+
+    def dropped_params(self, req: ChatRequest) -> list[str]:
         raise NotImplementedError
 
     def stream_decoder(self, model: str) -> StreamDecoder:
@@ -188,8 +196,10 @@ class HttpProvider:
         return RawReply(reply, fmt)
 
     async def open_passthrough(
-        self, body: dict[str, Any], model: str, timeouts: Timeouts
-    ) -> RawEventStream:
+        self, body: dict[str, Any], model: str, timeouts: Timeouts, *, decode: bool
+    ) -> RawEventStream | HttpChunkStream:
+        """The client's own body, streamed; the events relayed as they are, or decoded into
+        chunks (``decode``) when a policy looks at them."""
         fmt, request = self._passthrough_request(body, model, True)
         response = await self.client.send(request, timeouts)
         if response.status != 200:
@@ -198,7 +208,11 @@ class HttpProvider:
             finally:
                 await response.aclose()
             raise self.error(response.status, error, response)
-        stream = RawEventStream(response, lambda: self.stream_decoder(model), self.name, fmt)
+        stream: RawEventStream | HttpChunkStream
+        if decode:
+            stream = HttpChunkStream(response, self.stream_decoder(model), self.name)
+        else:
+            stream = RawEventStream(response, lambda: self.stream_decoder(model), self.name, fmt)
         await stream.prime(timeouts.first_byte)
         return stream
 
@@ -244,8 +258,9 @@ class HttpProvider:
 
 
 def passthrough_to(provider: Provider, ingress: str) -> HttpProvider | None:
-    """The provider, when it takes bodies of the ``ingress`` wire format as they are."""
-    fmt = provider.passthrough
+    """The provider, when it takes bodies of the ``ingress`` wire format as they are (an adapter
+    without the attribute, such as a test double, takes none)."""
+    fmt: PassthroughFormat | None = getattr(provider, "passthrough", None)
     if fmt is not None and fmt.name == ingress and isinstance(provider, HttpProvider):
         return provider
     return None

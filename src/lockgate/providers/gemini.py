@@ -33,6 +33,9 @@ class GeminiProvider(HttpProvider):
         body = json_body(wire.encode_chat_request(req))
         return UpstreamRequest("POST", self._url(model, method), self._headers, body)
 
+    def dropped_params(self, req: ChatRequest) -> list[str]:
+        return wire.dropped_params(req)
+
     def parse_chat(self, body: object, model: str) -> ChatResponse:
         return wire.decode_chat_response(body, model=model)
 

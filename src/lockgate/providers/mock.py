@@ -139,6 +139,11 @@ class MockProvider:
             created=int(time.time()),
         )
 
+    def dropped_params(self, req: ChatRequest) -> list[str]:
+        # The mock's answers depend on the prompt and tools only, by design: nothing a
+        # client sends is "dropped" in a way that would surprise it.
+        return []
+
     async def chat(self, req: ChatRequest, model: str, timeouts: Timeouts) -> ChatResponse:
         return self._answer(req, model)
 

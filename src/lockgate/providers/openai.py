@@ -39,6 +39,9 @@ class OpenAIProvider(HttpProvider):
     def chat_url(self, model: str) -> str:
         return self.base_url + "/chat/completions"
 
+    def dropped_params(self, req: ChatRequest) -> list[str]:
+        return wire.dropped_params(req)
+
     def parse_chat(self, body: object, model: str) -> ChatResponse:
         return wire.decode_chat_response(body)
 

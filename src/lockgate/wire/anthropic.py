@@ -27,9 +27,9 @@ Canonical field / Anthropic input     Handling
 ``n > 1``                             InvalidRequest("n > 1 is not supported by ...")
 ``n == 1``                            dropped (the only behaviour Anthropic has)
 ``response_format``                   dropped (no JSON mode; instruct the model instead)
-``seed``                              dropped
-``presence_penalty``                  dropped
-``frequency_penalty``                 dropped
+``seed``                              dropped (named in x-lockgate-dropped-params)
+``presence_penalty``                  dropped (named)
+``frequency_penalty``                 dropped (named)
 ``include_usage``                     dropped (Anthropic streams always report usage)
 ``metadata``                          dropped; only ``user`` travels, as ``metadata.user_id``
 ``tool_choice`` without ``tools``     dropped (Anthropic rejects it)
@@ -37,11 +37,13 @@ Canonical field / Anthropic input     Handling
 ``Message.name``                      dropped
 empty text parts                      dropped (Anthropic rejects empty text blocks)
 image ``data:`` URLs                  sent as base64 sources
-client ``thinking`` /                 dropped on ingress: reasoning is bound to the Anthropic
-``redacted_thinking`` blocks          model that wrote it and has no canonical field
-upstream thinking / server-tool       skipped when decoding responses and streams
-blocks and deltas
-client ``cache_control``              ignored
+client ``thinking`` /                 kept (``Message.thinking``) with signatures, sent back
+``redacted_thinking`` blocks          to Anthropic providers only (signatures bind them)
+upstream thinking blocks and deltas   ``ThinkingPart`` / ``ThinkingDelta``; server-tool blocks
+                                      are skipped
+client ``cache_control``              kept on system, text, image, tool_result blocks and
+                                      tools; sent to Anthropic providers
+``thinking``                          canonical ``Reasoning`` (``lockgate.wire.reasoning``)
 client server tools (``type`` set)    InvalidRequest naming the tool's type
 client ``document`` blocks etc.       InvalidRequest naming the block type
 ====================================  ==========================================================
@@ -53,7 +55,11 @@ clamp would change behaviour, so an out-of-range value gets the provider's own 4
 from __future__ import annotations
 
 from lockgate.wire.anthropic_ingress import decode_chat_request, decode_count_tokens_request
-from lockgate.wire.anthropic_provider import encode_chat_request, encode_count_tokens_request
+from lockgate.wire.anthropic_provider import (
+    dropped_params,
+    encode_chat_request,
+    encode_count_tokens_request,
+)
 from lockgate.wire.anthropic_response import (
     decode_chat_response,
     decode_count_tokens_response,
@@ -71,6 +77,7 @@ __all__ = [
     "decode_count_tokens_request",
     "decode_count_tokens_response",
     "decode_error",
+    "dropped_params",
     "encode_chat_request",
     "encode_chat_response",
     "encode_count_tokens_request",

@@ -17,7 +17,9 @@ from lockgate.wire.types import (
     ImagePart,
     Message,
     Part,
+    Reasoning,
     TextPart,
+    ThinkingPart,
     Tool,
     ToolCall,
     ToolChoice,
@@ -92,19 +94,38 @@ def _opt_float(body: dict[str, Any], key: str) -> float | None:
 
 
 def _text_block(block: dict[str, Any], param: str) -> TextPart:
-    return TextPart(_expect_str(block.get("text"), f"{param}.text"))
+    return TextPart(_expect_str(block.get("text"), f"{param}.text"), _cache_control(block, param))
+
+
+def _cache_control(block: dict[str, Any], param: str) -> dict[str, Any] | None:
+    marker = block.get("cache_control")
+    return None if marker is None else _expect_dict(marker, f"{param}.cache_control")
+
+
+def _thinking_block(block: dict[str, Any], param: str) -> ThinkingPart:
+    if block.get("type") == "redacted_thinking":
+        return ThinkingPart(redacted=_expect_str(block.get("data"), f"{param}.data"))
+    signature = block.get("signature")
+    return ThinkingPart(
+        text=_expect_str(block.get("thinking"), f"{param}.thinking"),
+        signature=None if signature is None else _expect_str(signature, f"{param}.signature"),
+    )
 
 
 def _image_block(block: dict[str, Any], param: str) -> ImagePart:
     source = _expect_dict(block.get("source"), f"{param}.source")
     kind = source.get("type")
+    marker = _cache_control(block, param)
     if kind == "base64":
         return ImagePart(
             data=_expect_str(source.get("data"), f"{param}.source.data"),
             media_type=_expect_str(source.get("media_type"), f"{param}.source.media_type"),
+            cache_control=marker,
         )
     if kind == "url":
-        return ImagePart(url=_expect_str(source.get("url"), f"{param}.source.url"))
+        return ImagePart(
+            url=_expect_str(source.get("url"), f"{param}.source.url"), cache_control=marker
+        )
     _fail(f"{param}.source.type", f"unsupported image source type {kind!r}")
 
 
@@ -138,7 +159,13 @@ def _tool_result_block(block: dict[str, Any], param: str) -> Message:
                 parts.append(_image_block(item, item_param))
             else:
                 _fail(f"{item_param}.type", f"unsupported tool_result content type {kind!r}")
-    return Message(role="tool", content=parts, tool_call_id=call_id, is_error=is_error)
+    return Message(
+        role="tool",
+        content=parts,
+        tool_call_id=call_id,
+        is_error=is_error,
+        cache_control=_cache_control(block, param),
+    )
 
 
 def _unknown_block(kind: object, param: str, role: str) -> NoReturn:
@@ -185,9 +212,9 @@ def _assistant_turn(blocks: list[Any], param: str) -> Message:
         elif kind == "tool_use":
             msg.tool_calls.append(_tool_use_block(block, block_param))
         elif kind in ("thinking", "redacted_thinking"):
-            # Reasoning from earlier turns only matters to the Anthropic model that wrote it
-            # (its signature is bound to it); no canonical field carries it, so it is dropped.
-            continue
+            # Sent back to an Anthropic provider (a tool loop with thinking needs it); its
+            # signature binds it to Anthropic, so other providers do not get it.
+            msg.thinking.append(_thinking_block(block, block_param))
         else:
             _unknown_block(kind, block_param, "assistant")
     return msg
@@ -229,7 +256,7 @@ def _system(raw: object) -> list[TextPart]:
         block = _expect_dict(block, f"system.{i}")
         if block.get("type") != "text":
             _fail(f"system.{i}.type", f"expected 'text', got {block.get('type')!r}")
-        parts.append(_text_block(block, f"system.{i}"))  # cache_control is ignored
+        parts.append(_text_block(block, f"system.{i}"))
     return parts
 
 
@@ -253,6 +280,7 @@ def _tools(raw: object) -> list[Tool]:
                 else _expect_str(description, f"{param}.description"),
                 parameters=_expect_dict(item.get("input_schema"), f"{param}.input_schema"),
                 strict=strict if isinstance(strict, bool) else None,
+                cache_control=_cache_control(item, param),
             )
         )
     return tools
@@ -290,6 +318,42 @@ def _user(raw: object) -> str | None:
     return None if user_id is None else _expect_str(user_id, "metadata.user_id")
 
 
+def _thinking(raw: object) -> Reasoning | None:
+    if raw is None:
+        return None
+    raw = _expect_dict(raw, "thinking")
+    kind = raw.get("type")
+    if kind == "disabled":
+        return Reasoning(enabled=False)
+    if kind == "adaptive":
+        return Reasoning(adaptive=True)
+    if kind != "enabled":
+        _fail("thinking.type", f"must be enabled, disabled or adaptive, got {kind!r}")
+    budget = _opt_int(raw, "budget_tokens", 1)
+    if budget is None:
+        _fail("thinking.budget_tokens", "field required")
+    return Reasoning(budget=budget)
+
+
+_KNOWN = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "tools",
+        "tool_choice",
+        "stop_sequences",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stream",
+        "metadata",
+        "thinking",
+    }
+)
+
+
 def _decode(body: object, *, need_max_tokens: bool) -> ChatRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
@@ -303,7 +367,7 @@ def _decode(body: object, *, need_max_tokens: bool) -> ChatRequest:
     stream = body.get("stream", False) if need_max_tokens else False
     if not isinstance(stream, bool):
         _fail("stream", f"expected a boolean, got {_type_name(stream)}")
-    return ChatRequest(
+    req = ChatRequest(
         model=model,
         messages=_messages(body["messages"]),
         system=_system(body.get("system")),
@@ -317,7 +381,11 @@ def _decode(body: object, *, need_max_tokens: bool) -> ChatRequest:
         stream=stream,
         include_usage=stream,  # Anthropic streams always report usage
         user=_user(body.get("metadata")),
+        reasoning=_thinking(body.get("thinking")),
     )
+    if not body.keys() <= _KNOWN:
+        req.ignored = [k for k in body if k not in _KNOWN and body[k] is not None]
+    return req
 
 
 def decode_chat_request(body: object) -> ChatRequest:

@@ -11,7 +11,17 @@ from typing import Any
 
 from lockgate.errors import InvalidRequest
 from lockgate.wire.anthropic_response import tool_input
-from lockgate.wire.types import ChatRequest, ImagePart, Message, Part, TextPart, ToolChoice
+from lockgate.wire.reasoning import MIN_ANTHROPIC_BUDGET, budget_of, output_limit
+from lockgate.wire.types import (
+    ChatRequest,
+    ImagePart,
+    Message,
+    Part,
+    Reasoning,
+    TextPart,
+    ThinkingPart,
+    ToolChoice,
+)
 
 
 @dataclass(slots=True)
@@ -24,7 +34,7 @@ class _Turn:
         blocks = self.results + self.blocks
         if not blocks:
             return ""
-        if len(blocks) == 1 and blocks[0]["type"] == "text":
+        if len(blocks) == 1 and blocks[0]["type"] == "text" and len(blocks[0]) == 2:
             return str(blocks[0]["text"])  # the plain form is what clients usually send
         return blocks
 
@@ -43,7 +53,22 @@ def _image(part: ImagePart, param: str) -> dict[str, Any]:
         source = {"type": "url", "url": part.url}
     else:
         raise InvalidRequest(f"{param}: an image needs a url or data", param=param)
-    return {"type": "image", "source": source}  # `detail` has no Anthropic equivalent
+    out: dict[str, Any] = {"type": "image", "source": source}  # no `detail` in Anthropic
+    if part.cache_control is not None:
+        out["cache_control"] = part.cache_control
+    return out
+
+
+def _text(part: TextPart) -> dict[str, Any]:
+    if part.cache_control is None:
+        return {"type": "text", "text": part.text}
+    return {"type": "text", "text": part.text, "cache_control": part.cache_control}
+
+
+def _thinking(part: ThinkingPart) -> dict[str, Any]:
+    if part.redacted is not None:
+        return {"type": "redacted_thinking", "data": part.redacted}
+    return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
 
 
 def _parts(parts: list[Part], param: str) -> list[dict[str, Any]]:
@@ -51,7 +76,7 @@ def _parts(parts: list[Part], param: str) -> list[dict[str, Any]]:
     for j, part in enumerate(parts):
         if isinstance(part, TextPart):
             if part.text:  # Anthropic rejects empty text blocks
-                out.append({"type": "text", "text": part.text})
+                out.append(_text(part))
         else:
             out.append(_image(part, f"{param}.content.{j}"))
     return out
@@ -64,11 +89,15 @@ def _tool_result(msg: Message, param: str) -> dict[str, Any]:
         block["content"] = content
     if msg.is_error:
         block["is_error"] = True
+    if msg.cache_control is not None:
+        block["cache_control"] = msg.cache_control
     return block
 
 
 def _assistant(msg: Message, param: str) -> list[dict[str, Any]]:
-    blocks = _parts(msg.content, param)
+    # Thinking comes first, as the model wrote it, with its signature.
+    blocks = [_thinking(t) for t in msg.thinking]
+    blocks.extend(_parts(msg.content, param))
     for j, call in enumerate(msg.tool_calls):
         args = tool_input(call.arguments)
         if args is None:
@@ -110,7 +139,7 @@ def _tool_choice(choice: ToolChoice) -> dict[str, Any]:
 def _tools_and_context(req: ChatRequest, model: str) -> dict[str, Any]:
     """The fields shared by message and count_tokens requests."""
     body: dict[str, Any] = {"model": model, "messages": _messages(req.messages)}
-    system = [{"type": "text", "text": p.text} for p in req.system if p.text]
+    system = [_text(p) for p in req.system if p.text]
     if system:
         body["system"] = system
     if req.tools:
@@ -124,6 +153,8 @@ def _tools_and_context(req: ChatRequest, model: str) -> dict[str, Any]:
                 tool["description"] = t.description
             if t.strict is not None:
                 tool["strict"] = t.strict
+            if t.cache_control is not None:
+                tool["cache_control"] = t.cache_control
             tools.append(tool)
         body["tools"] = tools
         # Anthropic rejects tool_choice without tools, so it is only sent alongside them.
@@ -140,6 +171,8 @@ def encode_chat_request(
         raise InvalidRequest("n > 1 is not supported by Anthropic models", param="n")
     body = _tools_and_context(req, model)
     body["max_tokens"] = req.max_tokens or default_max_tokens
+    if req.reasoning is not None:
+        _encode_thinking(req.reasoning, req.max_tokens, default_max_tokens, body)
     if req.stop:
         body["stop_sequences"] = list(req.stop)
     if req.temperature is not None:
@@ -153,6 +186,41 @@ def encode_chat_request(
     if req.stream:
         body["stream"] = True
     return body
+
+
+def _encode_thinking(
+    r: Reasoning, max_tokens: int | None, default: int, body: dict[str, Any]
+) -> None:
+    """``thinking`` from the canonical reasoning (``lockgate.wire.reasoning``)."""
+    if not r.enabled:
+        body["thinking"] = {"type": "disabled"}
+        return
+    if r.adaptive:
+        body["thinking"] = {"type": "adaptive"}
+        return
+    budget = budget_of(r)
+    if budget is None:
+        return
+    budget = max(budget, MIN_ANTHROPIC_BUDGET)
+    body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    body["max_tokens"] = output_limit(max_tokens, budget, default)
+
+
+def dropped_params(req: ChatRequest) -> list[str]:
+    """Canonical fields set on ``req`` that an Anthropic request does not carry (see the
+    table in ``lockgate.wire.anthropic``)."""
+    out: list[str] = []
+    if req.seed is not None:
+        out.append("seed")
+    if req.presence_penalty is not None:
+        out.append("presence_penalty")
+    if req.frequency_penalty is not None:
+        out.append("frequency_penalty")
+    if req.response_format is not None and req.response_format.type != "text":
+        out.append("response_format")
+    if req.metadata:
+        out.append("metadata")
+    return out
 
 
 def encode_count_tokens_request(req: ChatRequest, *, model: str) -> dict[str, Any]:

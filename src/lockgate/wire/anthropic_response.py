@@ -10,7 +10,15 @@ from typing import Any
 import orjson
 
 from lockgate.errors import UpstreamProtocolError
-from lockgate.wire.types import ChatResponse, Part, StopReason, TextPart, ToolCall, Usage
+from lockgate.wire.types import (
+    ChatResponse,
+    Part,
+    StopReason,
+    TextPart,
+    ThinkingPart,
+    ToolCall,
+    Usage,
+)
 
 # Anthropic -> canonical. pause_turn (a server tool paused a long turn) has no canonical
 # equivalent; the turn did end, so it is a natural stop.
@@ -90,10 +98,17 @@ def tool_input(arguments: str) -> dict[str, Any] | None:
 # --- Ingress side: canonical response -> client ------------------------------------------------
 
 
+def thinking_block(part: ThinkingPart) -> dict[str, Any]:
+    if part.redacted is not None:
+        return {"type": "redacted_thinking", "data": part.redacted}
+    return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
+
+
 def encode_chat_response(resp: ChatResponse, *, model: str) -> bytes:
-    content: list[dict[str, Any]] = [
+    content: list[dict[str, Any]] = [thinking_block(t) for t in resp.thinking]
+    content.extend(
         {"type": "text", "text": p.text} for p in resp.content if isinstance(p, TextPart)
-    ]
+    )
     for call in resp.tool_calls:
         args = tool_input(call.arguments)
         if args is None:
@@ -135,6 +150,7 @@ def decode_chat_response(body: object) -> ChatResponse:
         raise _protocol_error("'content' is not a list")
     content: list[Part] = []
     calls: list[ToolCall] = []
+    thinking: list[ThinkingPart] = []
     for i, block in enumerate(blocks):
         if not isinstance(block, dict):
             raise _protocol_error(f"content.{i} is not an object")
@@ -146,8 +162,18 @@ def decode_chat_response(body: object) -> ChatResponse:
             content.append(TextPart(text))
         elif kind == "tool_use":
             calls.append(_decode_tool_use(block, i))
-        # Thinking and server-tool blocks have no canonical form; skipping them keeps the
-        # answer usable instead of failing the whole call.
+        elif kind == "thinking":
+            signature = block.get("signature")
+            thinking.append(
+                ThinkingPart(
+                    text=_str(block.get("thinking")),
+                    signature=signature if isinstance(signature, str) else None,
+                )
+            )
+        elif kind == "redacted_thinking":
+            thinking.append(ThinkingPart(redacted=_str(block.get("data"))))
+        # Server-tool blocks have no canonical form; skipping them keeps the answer usable
+        # instead of failing the whole call.
     stop_sequence = body.get("stop_sequence")
     return ChatResponse(
         id=_str(body.get("id")),
@@ -157,6 +183,7 @@ def decode_chat_response(body: object) -> ChatResponse:
         stop_reason=stop_from_anthropic(body.get("stop_reason")),
         stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
         usage=usage_from_anthropic(body.get("usage")),
+        thinking=thinking,
     )
 
 

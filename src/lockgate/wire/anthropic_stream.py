@@ -257,8 +257,14 @@ class ChatStreamDecoder:
         if kind == "text":
             text = block.get("text")
             return [TextDelta(text)] if isinstance(text, str) and text else []
+        if kind == "redacted_thinking":
+            opaque = block.get("data")
+            return [ThinkingDelta(redacted=opaque if isinstance(opaque, str) else "")]
+        if kind == "thinking":
+            text = block.get("thinking")
+            return [ThinkingDelta(text)] if isinstance(text, str) and text else []
         if kind != "tool_use":
-            return []  # thinking and server-tool blocks have no canonical form
+            return []  # server-tool blocks have no canonical form
         call_id, name = block.get("id"), block.get("name")
         if not isinstance(call_id, str) or not isinstance(name, str):
             raise UpstreamProtocolError("Anthropic tool_use block lacks an id or name")
@@ -278,13 +284,19 @@ class ChatStreamDecoder:
         if kind == "text_delta":
             text = delta.get("text")
             return [TextDelta(text)] if isinstance(text, str) and text else []
+        if kind == "thinking_delta":
+            text = delta.get("thinking")
+            return [ThinkingDelta(text)] if isinstance(text, str) and text else []
+        if kind == "signature_delta":
+            signature = delta.get("signature")
+            return [ThinkingDelta(signature=signature if isinstance(signature, str) else "")]
         if kind == "input_json_delta":
             index = data.get("index")
             tool_index = self._blocks.get(index) if isinstance(index, int) else None
             fragment = delta.get("partial_json")
             if tool_index is not None and isinstance(fragment, str) and fragment:
                 return [ToolCallDelta(tool_index, fragment)]
-        return []  # thinking, signature and citation deltas are not carried
+        return []  # citation deltas are not carried
 
     def _message_delta(self, data: dict[str, Any]) -> None:
         self._delta_seen = True

@@ -91,8 +91,8 @@ def ingress_format(decode: Callable[[object], ChatRequest], finish: Finish) -> I
     return IngressFormat(
         name="api",
         decode_chat=decode,
-        encode_chat=lambda resp, model: encode_response(resp, model, finish),
-        stream_encoder=lambda model, _usage: ApiStreamEncoder(model, finish),
+        encode_chat=lambda resp, model, _reasoning: encode_response(resp, model, finish),
+        stream_encoder=lambda model, _usage, _reasoning: ApiStreamEncoder(model, finish),
         error_body=_error_body,
         stream_error=_stream_error,
     )

@@ -25,25 +25,27 @@ class StreamEncoder(Protocol):
 class IngressFormat:
     name: str
     decode_chat: Callable[[object], ChatRequest]
-    encode_chat: Callable[[ChatResponse, str], bytes]
-    stream_encoder: Callable[[str, bool], StreamEncoder]
+    # (response, model, reasoning opt-in) and (model, include_usage, reasoning opt-in)
+    encode_chat: Callable[[ChatResponse, str, bool], bytes]
+    stream_encoder: Callable[[str, bool, bool], StreamEncoder]
     error_body: Callable[[GatewayError], bytes]
     stream_error: Callable[[GatewayError], bytes]
 
 
-def _openai_encode(resp: ChatResponse, model: str) -> bytes:
-    return openai.encode_chat_response(resp, model=model)
+def _openai_encode(resp: ChatResponse, model: str, reasoning: bool) -> bytes:
+    return openai.encode_chat_response(resp, model=model, reasoning=reasoning)
 
 
-def _openai_stream(model: str, include_usage: bool) -> StreamEncoder:
-    return openai.ChatStreamEncoder(model=model, include_usage=include_usage)
+def _openai_stream(model: str, include_usage: bool, reasoning: bool) -> StreamEncoder:
+    return openai.ChatStreamEncoder(model=model, include_usage=include_usage, reasoning=reasoning)
 
 
-def _anthropic_encode(resp: ChatResponse, model: str) -> bytes:
+def _anthropic_encode(resp: ChatResponse, model: str, reasoning: bool) -> bytes:
+    # Anthropic clients always get thinking blocks: the format has them.
     return anthropic.encode_chat_response(resp, model=model)
 
 
-def _anthropic_stream(model: str, include_usage: bool) -> StreamEncoder:
+def _anthropic_stream(model: str, include_usage: bool, reasoning: bool) -> StreamEncoder:
     return anthropic.ChatStreamEncoder(model=model, include_usage=include_usage)
 
 

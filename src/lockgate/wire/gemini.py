@@ -45,6 +45,7 @@ from lockgate.wire.gemini_stream import (
     new_response_id,
     stop_reason,
 )
+from lockgate.wire.reasoning import GEMINI_DYNAMIC, budget_of, output_limit
 from lockgate.wire.types import (
     ChatRequest,
     ChatResponse,
@@ -281,7 +282,39 @@ def _generation_config(req: ChatRequest) -> dict[str, Any]:
         config["responseMimeType"] = "application/json"
         if fmt.type == "json_schema" and fmt.schema:
             config["responseSchema"] = clean_schema(fmt.schema)
+    if req.reasoning is not None:
+        _thinking_config(req, config)
     return config
+
+
+def _thinking_config(req: ChatRequest, config: dict[str, Any]) -> None:
+    """``thinkingConfig`` from the canonical reasoning (``lockgate.wire.reasoning``): 0 turns
+    thinking off, -1 lets the model decide; ``maxOutputTokens`` counts thinking, so it is
+    raised when the client's limit would leave no room for the answer."""
+    r = req.reasoning
+    assert r is not None
+    if not r.enabled:
+        config["thinkingConfig"] = {"thinkingBudget": 0}
+        return
+    budget = budget_of(r)
+    if budget is None:
+        config["thinkingConfig"] = {"thinkingBudget": GEMINI_DYNAMIC}
+        return
+    config["thinkingConfig"] = {"thinkingBudget": budget}
+    if req.max_tokens is not None:
+        config["maxOutputTokens"] = output_limit(req.max_tokens, budget, 0)
+
+
+def dropped_params(req: ChatRequest) -> list[str]:
+    """Canonical fields set on ``req`` that a Gemini request does not carry."""
+    out: list[str] = []
+    if req.user is not None:
+        out.append("user")
+    if req.metadata:
+        out.append("metadata")
+    if req.tool_choice is not None and req.tool_choice.parallel is not None:
+        out.append("parallel_tool_calls")
+    return out
 
 
 # --- chat response ---------------------------------------------------------------------------

@@ -70,6 +70,7 @@ def decode_usage(meta: object) -> Usage | None:
         input_tokens=_count(meta, "promptTokenCount"),
         output_tokens=_count(meta, "candidatesTokenCount") + _count(meta, "thoughtsTokenCount"),
         cached_input_tokens=_count(meta, "cachedContentTokenCount"),
+        reasoning_tokens=_count(meta, "thoughtsTokenCount"),
     )
 
 

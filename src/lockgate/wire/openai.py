@@ -37,6 +37,7 @@ from lockgate.wire.openai_response import (
     iter_embedding_response,
 )
 from lockgate.wire.openai_stream import ChatStreamDecoder, ChatStreamEncoder
+from lockgate.wire.reasoning import effort_of
 from lockgate.wire.types import ChatRequest, Part, ResponseFormat, TextPart, Tool, ToolChoice
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "decode_embedding_request",
     "decode_embedding_response",
     "decode_error",
+    "dropped_params",
     "encode_chat_request",
     "encode_chat_response",
     "encode_embedding_request",
@@ -88,6 +90,25 @@ def encode_chat_request(
         out["user"] = req.user
     if req.metadata:
         out["metadata"] = req.metadata
+    if req.reasoning is not None:
+        effort = effort_of(req.reasoning)
+        if effort is not None:
+            out["reasoning_effort"] = effort
+    return out
+
+
+def dropped_params(req: ChatRequest) -> list[str]:
+    """Canonical fields set on ``req`` that an OpenAI request does not carry. Thinking blocks
+    of earlier turns are not listed: they are bound to the provider that wrote them."""
+    out: list[str] = []
+    if req.top_k is not None:
+        out.append("top_k")
+    if req.reasoning is not None and effort_of(req.reasoning) is None:
+        out.append("thinking")
+    if any(p.cache_control is not None for m in req.messages for p in m.content) or any(
+        p.cache_control is not None for p in req.system
+    ):
+        out.append("cache_control")  # OpenAI caches prompts by itself
     return out
 
 

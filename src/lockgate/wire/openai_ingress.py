@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from lockgate.errors import InvalidRequest
+from lockgate.wire.reasoning import EFFORTS
 from lockgate.wire.types import (
     ChatRequest,
     ImagePart,
     Message,
     Part,
+    Reasoning,
     ResponseFormat,
     TextPart,
     Tool,
@@ -32,6 +34,36 @@ _UNSUPPORTED = (
     ("logit_bias", "logit_bias is not supported"),
     ("web_search_options", "web_search_options is not supported"),
 )
+# Fields the decoder reads (or refuses); any other is not carried to a provider of another
+# format and is named in ``ChatRequest.ignored`` (the same-format passthrough carries it).
+_KNOWN = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "n",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "stop",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "stream",
+        "stream_options",
+        "user",
+        "metadata",
+        "reasoning_effort",
+        "modalities",
+        *(key for key, _ in _UNSUPPORTED),
+    }
+)
+_EFFORTS = frozenset({*EFFORTS, "none"})
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _TOOL_CHOICE_MODES = frozenset({"auto", "none", "required"})
 
@@ -73,6 +105,15 @@ def decode_chat_request(body: object) -> ChatRequest:
         if not isinstance(metadata, dict):
             raise _bad("metadata", "metadata must be an object")
         req.metadata = metadata
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        if effort not in _EFFORTS:
+            raise _bad(
+                "reasoning_effort", "reasoning_effort must be none, minimal, low, medium or high"
+            )
+        req.reasoning = Reasoning(enabled=False) if effort == "none" else Reasoning(effort=effort)
+    if not body.keys() <= _KNOWN:
+        req.ignored = [k for k in body if k not in _KNOWN and body[k] is not None]
     return req
 
 
@@ -148,7 +189,7 @@ def _decode_part(p: object, where: str) -> Part:
         text = p.get("text")
         if not isinstance(text, str):
             raise _bad(f"{where}.text", f"{where}.text must be a string")
-        return TextPart(text)
+        return TextPart(text, _cache_control(p, where))
     if kind == "image_url":
         return _decode_image(p.get("image_url"), f"{where}.image_url")
     if kind == "input_audio":
@@ -190,8 +231,16 @@ def _decode_text_content(content: object, param: str) -> list[TextPart]:
         text = p.get("text")
         if not isinstance(text, str):
             raise _bad(f"{where}.text", f"{where}.text must be a string")
-        parts.append(TextPart(text))
+        parts.append(TextPart(text, _cache_control(p, where)))
     return parts
+
+
+def _cache_control(part: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """A caching breakpoint some OpenAI clients put on text parts, for Anthropic upstreams."""
+    marker = part.get("cache_control")
+    if marker is not None and not isinstance(marker, dict):
+        raise _bad(f"{where}.cache_control", f"{where}.cache_control must be an object")
+    return marker
 
 
 def _decode_assistant(m: dict[str, Any], where: str) -> Message:

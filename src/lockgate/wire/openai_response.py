@@ -20,6 +20,7 @@ from lockgate.wire.types import (
     Part,
     StopReason,
     TextPart,
+    ThinkingPart,
     ToolCall,
     Usage,
 )
@@ -80,13 +81,17 @@ def usage_to_openai(u: Usage) -> dict[str, Any]:
 # --- chat responses --------------------------------------------------------------------------
 
 
-def encode_chat_response(resp: ChatResponse, *, model: str) -> bytes:
+def encode_chat_response(resp: ChatResponse, *, model: str, reasoning: bool = False) -> bytes:
+    """``reasoning``: the client opted in to the model's reasoning text, sent apart from the
+    answer as ``message.reasoning_content`` (never in ``content``)."""
     text = resp.text()
     message: dict[str, Any] = {
         "role": "assistant",
         "content": text if text or not resp.tool_calls else None,
         "refusal": None,
     }
+    if reasoning and resp.thinking:
+        message["reasoning_content"] = "".join(t.text for t in resp.thinking)
     if resp.tool_calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -129,6 +134,8 @@ def decode_chat_response(body: object) -> ChatResponse:
     raw_calls = message.get("tool_calls")
     calls = _decode_tool_calls(raw_calls) if raw_calls else []
     created = body.get("created")
+    # OpenAI-compatible reasoning servers (vLLM, DeepSeek) return the reasoning apart.
+    reasoning = message.get("reasoning_content")
     return ChatResponse(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
@@ -137,6 +144,7 @@ def decode_chat_response(body: object) -> ChatResponse:
         stop_reason=stop_from_openai(choice.get("finish_reason")),
         usage=usage_from_openai(body.get("usage")),
         created=created if isinstance(created, int) else 0,
+        thinking=[ThinkingPart(reasoning)] if isinstance(reasoning, str) and reasoning else [],
     )
 
 

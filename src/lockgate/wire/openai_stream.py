@@ -179,6 +179,9 @@ class ChatStreamDecoder:
             return
         delta = choice.get("delta")
         if isinstance(delta, dict):
+            thought = delta.get("reasoning_content")
+            if isinstance(thought, str) and thought:
+                out.append(ThinkingDelta(thought))
             text = delta.get("content") or delta.get("refusal")
             if isinstance(text, str) and text:
                 out.append(TextDelta(text))

@@ -52,6 +52,7 @@ class ImagePart:
     data: str | None = None
     media_type: str | None = None
     detail: str | None = None
+    cache_control: dict[str, Any] | None = None
 
 
 Part = TextPart | ImagePart
@@ -154,9 +155,11 @@ class ChatRequest:
     user: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     reasoning: Reasoning | None = None
-    # Fields the client sent that the serving provider cannot take and that do not change the
-    # answer: named in the x-lockgate-dropped-params header and the request log.
-    dropped: list[str] = field(default_factory=list)
+    # Top-level fields of the client's body that no canonical field carries: a provider of
+    # the client's format gets them (passthrough); any other drops them, and the gateway
+    # names them in the x-lockgate-dropped-params header and the request log.
+    ignored: list[str] = field(default_factory=list)
+    include_reasoning: bool = False  # an OpenAI client opted in to reasoning text
 
     def system_text(self) -> str:
         return "\n\n".join(p.text for p in self.system)
