@@ -63,6 +63,12 @@ class GatewayError(Exception):
         return self.status
 
     @property
+    def anthropic_status(self) -> int:
+        """The status on Anthropic routes: the same, but for an overloaded Anthropic provider,
+        whose 529 Anthropic's SDKs know (``OverloadedError``, retried)."""
+        return self.http_status
+
+    @property
     def may_retry(self) -> bool:
         return self.retryable
 
@@ -271,6 +277,10 @@ class UpstreamStatusError(UpstreamError):
         if s == 504:
             return 504
         return 502
+
+    @property
+    def anthropic_status(self) -> int:
+        return 529 if self.upstream_status == 529 else self.http_status
 
     @property
     def may_retry(self) -> bool:

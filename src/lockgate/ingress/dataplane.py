@@ -57,6 +57,9 @@ from lockgate.wire.types import ChatRequest, ChatResponse, EmbeddingResponse, Us
 
 log = logging.getLogger("lockgate.dataplane")
 
+# An OpenAI client opts in to the model's reasoning text (``reasoning_content``) with this.
+REASONING_HEADER = b"x-lockgate-include-reasoning"
+OPT_IN = (b"true", b"1")
 # Embedding vectors encoded between two yields to the event loop.
 EMBEDDINGS_SLICE = 256
 
@@ -159,6 +162,7 @@ class DataPlane:
         self, ctx: RequestContext, fmt: IngressFormat, err: GatewayError, send: Responder
     ) -> None:
         ctx.failed(err)
+        ctx.status = fmt.error_status(err)
         if send.started:
             await _end_started(ctx, fmt, err, send)
             return
@@ -228,6 +232,8 @@ class DataPlane:
             await self._embeddings(ctx, data, send)
             return
         ctx.model = req.model
+        if ctx.header(REASONING_HEADER) in OPT_IN:
+            req.include_reasoning = True
         ctx.chat = decoded = req
         reply = await ctx.runtime.pipeline.admit(ctx)
         req = ctx.chat or req  # a policy may have replaced the request (redaction)

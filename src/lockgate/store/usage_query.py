@@ -371,4 +371,5 @@ def request_row(m: Any) -> dict[str, Any]:
         "cache_saved_tokens": m["cache_saved_tokens"],
         "api": m["api"],
         "api_version": m["api_version"],
+        "dropped_params": m["dropped_params"].split(",") if m["dropped_params"] else [],
     }

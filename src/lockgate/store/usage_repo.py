@@ -68,6 +68,7 @@ class UsageRow(NamedTuple):
     cache_saved_tokens: int
     api: str | None = None  # the API product called, and its version
     api_version: int | None = None
+    dropped_params: str | None = None  # comma-separated request fields not sent upstream
 
     @property
     def billed_model(self) -> str | None:

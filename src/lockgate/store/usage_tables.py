@@ -67,6 +67,8 @@ usage_records = Table(
     Column("cache_saved_tokens", BigInteger, nullable=False),  # tokens a cache hit saved
     Column("api", String(64)),  # the API product called (migration 0004)
     Column("api_version", Integer),
+    # Request fields the serving provider did not get, comma-separated (migration 0005).
+    Column("dropped_params", String(512)),
     PrimaryKeyConstraint("request_id", "ts", name="pk_usage_records"),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_tenant_ts", "tenant", "ts"),

@@ -51,6 +51,7 @@ def capture(ctx: RequestContext) -> Captured:
         ctx.guard_decisions,
         ctx.api,
         ctx.api_version,
+        ctx.dropped_params,
     )
 
 
@@ -100,6 +101,7 @@ def expand(rec: Captured) -> Expanded:
         guards,
         api,
         api_version,
+        dropped,
     ) = rec
     finished = finished_at if finished_at is not None else started
     latency = (finished - started) * 1000.0
@@ -152,6 +154,7 @@ def expand(rec: Captured) -> Expanded:
         cache_saved_tokens,
         api,
         api_version,
+        ",".join(dropped)[:512] if dropped else None,
     )
     stored = None
     if payload is not None and tenant is not None:

@@ -30,6 +30,7 @@ class IngressFormat:
     stream_encoder: Callable[[str, bool, bool], StreamEncoder]
     error_body: Callable[[GatewayError], bytes]
     stream_error: Callable[[GatewayError], bytes]
+    error_status: Callable[[GatewayError], int] = lambda e: e.http_status
 
 
 def _openai_encode(resp: ChatResponse, model: str, reasoning: bool) -> bytes:
@@ -65,6 +66,7 @@ ANTHROPIC = IngressFormat(
     stream_encoder=_anthropic_stream,
     error_body=lambda e: e.anthropic_body(),
     stream_error=lambda e: encode_event(e.anthropic_body(), "error"),
+    error_status=lambda e: e.anthropic_status,
 )
 
 

@@ -12,6 +12,7 @@ from lockgate.wire.types import (
     StreamEnd,
     StreamStart,
     TextDelta,
+    ThinkingDelta,
     ToolCallDelta,
     ToolCallStart,
 )
@@ -19,6 +20,11 @@ from lockgate.wire.types import (
 
 def response_chunks(resp: ChatResponse) -> list[Chunk]:
     chunks: list[Chunk] = [StreamStart(id=resp.id, model=resp.model, created=resp.created)]
+    for part in resp.thinking:
+        if part.redacted is not None:
+            chunks.append(ThinkingDelta(redacted=part.redacted))
+        else:
+            chunks.append(ThinkingDelta(part.text, signature=part.signature or ""))
     text = resp.text()
     if text:
         chunks.append(TextDelta(text))
