@@ -30,8 +30,11 @@ class BadRequest(Exception):
 
 @dataclass(slots=True)  # per request: not frozen, frozen __init__ is slower
 class MockUsage:
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int  # every prompt token, cached or not
+    output_tokens: int  # reasoning included
+    cached: int = 0  # prompt tokens read from the cache
+    cache_write: int = 0  # prompt tokens written to the cache
+    reasoning: int = 0
 
 
 @dataclass(frozen=True, slots=True)

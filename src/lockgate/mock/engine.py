@@ -53,6 +53,7 @@ class Directives:
     nousage: bool = False  # omit usage from the response
     overflow: bool = False  # answer 400 with the format's "prompt too long" error
     cut: int | None = None  # a stream breaks (connection dropped) after this many tokens
+    cached: int = 0  # report this many prompt tokens as read from the provider's cache
 
     @property
     def any(self) -> bool:
@@ -68,6 +69,7 @@ def parse_directives(text: str) -> Directives:
         return _NO_DIRECTIVES
     status: int | None = None
     cut: int | None = None
+    cached = 0
     slow = 0.0
     flags: set[str] = set()
     for name, value in _DIRECTIVE.findall(text):
@@ -77,6 +79,8 @@ def parse_directives(text: str) -> Directives:
             slow = float(value)
         elif name == "cut" and value:
             cut = int(value)
+        elif name == "cached" and value:
+            cached = int(value)
         else:
             flags.add(name)
     return Directives(
@@ -87,6 +91,7 @@ def parse_directives(text: str) -> Directives:
         nousage="nousage" in flags,
         overflow="overflow" in flags,
         cut=cut,
+        cached=cached,
     )
 
 
@@ -152,6 +157,20 @@ class ChatCall:
     max_tokens: int | None = None
     stream: bool = False
     include_usage: bool = False  # OpenAI's stream_options.include_usage
+    thinking: bool = False  # the request asks the model to reason first
+    # The prompt up to its last cache breakpoint (Anthropic ``cache_control``): written to
+    # the mock's prompt cache the first time, read from it afterwards.
+    cache_prefix: str | None = None
+
+
+def thinking_for(prompt_text: str) -> str:
+    """The mock's reasoning for a prompt (when the request asks for reasoning)."""
+    return f"Thinking about: {_words(strip_directives(prompt_text), _REPLY_WORDS)}"
+
+
+def signature_for(thinking: str) -> str:
+    """The signature the mock puts on its reasoning, and checks when it comes back."""
+    return "mocksig-" + hashlib.blake2b(thinking.encode(), digest_size=12).hexdigest()
 
 
 def count_tokens(text: str) -> int:

@@ -18,7 +18,14 @@ from lockgate.mock.base import (
     require_list,
     text_of,
 )
-from lockgate.mock.engine import MOCK_WINDOW, ChatCall, MockReply, count_tokens
+from lockgate.mock.engine import (
+    MOCK_WINDOW,
+    ChatCall,
+    MockReply,
+    count_tokens,
+    signature_for,
+    thinking_for,
+)
 
 SSE = b"text/event-stream"
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
@@ -65,12 +72,60 @@ def _block_text(block: dict[str, Any]) -> str:
 
 
 def _usage(usage: MockUsage) -> dict[str, Any]:
+    # Anthropic's input_tokens are the uncached ones.
     return {
-        "input_tokens": usage.input_tokens,
+        "input_tokens": usage.input_tokens - usage.cached - usage.cache_write,
         "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": usage.cache_write,
+        "cache_read_input_tokens": usage.cached,
     }
+
+
+def _thinking_enabled(data: dict[str, Any]) -> bool:
+    thinking = data.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def _check_thinking(data: dict[str, Any]) -> None:
+    """As Anthropic does with thinking on: an assistant turn that called a tool must start with
+    the thinking block the model wrote, signature intact."""
+    for i, m in enumerate(require_list(data, "messages")):
+        content = m.get("content") if isinstance(m, dict) else None
+        if m.get("role") != "assistant" or not isinstance(content, list):
+            continue
+        if not any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content):
+            continue
+        first = content[0] if isinstance(content[0], dict) else {}
+        if first.get("type") == "redacted_thinking":
+            continue
+        if first.get("type") != "thinking":
+            raise BadRequest(
+                f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, "
+                "but found a different block. When `thinking` is enabled, a final assistant "
+                "message must start with a thinking block."
+            )
+        if first.get("signature") != signature_for(str(first.get("thinking", ""))):
+            raise BadRequest(f"messages.{i}.content.0: Invalid `signature` in `thinking` block")
+
+
+def _cache_prefix(data: dict[str, Any]) -> str | None:
+    """The prompt text up to its last block with ``cache_control`` (tools, system, messages in
+    Anthropic's caching order), or None when there is no breakpoint."""
+    seen: list[str] = []
+    prefix: str | None = None
+    blocks: list[Any] = list(data.get("tools") or ())
+    system = data.get("system")
+    blocks.extend(system if isinstance(system, list) else [{"type": "text", "text": system}])
+    for m in data.get("messages") or ():
+        content = m.get("content") if isinstance(m, dict) else None
+        blocks.extend(content if isinstance(content, list) else [{"type": "text", "text": content}])
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        seen.append(orjson.dumps(block).decode() if "name" in block else _block_text(block))
+        if block.get("cache_control") is not None:
+            prefix = "\n".join(seen)
+    return prefix
 
 
 def _prompt_texts(data: dict[str, Any]) -> tuple[list[str], str, str, str]:
@@ -112,6 +167,9 @@ class AnthropicFormat:
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise BadRequest("max_tokens: Field required (a positive integer)")
         texts, user_text, last_role, results = _prompt_texts(data)
+        thinking = _thinking_enabled(data)
+        if thinking:
+            _check_thinking(data)
         tools = [t["name"] for t in data.get("tools") or () if isinstance(t, dict) and "name" in t]
         choice = data.get("tool_choice") or {}
         if choice.get("type") == "tool":
@@ -126,25 +184,32 @@ class AnthropicFormat:
             tool_choice_none=choice.get("type") == "none",
             max_tokens=max_tokens,
             stream=bool(data.get("stream")),
+            thinking=thinking,
+            cache_prefix=_cache_prefix(data),
         )
 
-    def _content(self, reply: MockReply, rid: str) -> list[dict[str, Any]]:
+    def _content(self, call: ChatCall, reply: MockReply, rid: str) -> list[dict[str, Any]]:
+        thinking: list[dict[str, Any]] = []
+        if call.thinking:
+            text = thinking_for(call.prompt_text)
+            thinking = [{"type": "thinking", "thinking": text, "signature": signature_for(text)}]
         if reply.tool_call:
             tc = reply.tool_call
             return [
+                *thinking,
                 {
                     "type": "tool_use",
                     "id": f"toolu_{rid}",
                     "name": tc.name,
                     "input": orjson.loads(tc.arguments),
-                }
+                },
             ]
-        return [{"type": "text", "text": reply.text}] if reply.pieces else []
+        return thinking + ([{"type": "text", "text": reply.text}] if reply.pieces else [])
 
     def render(
         self, call: ChatCall, reply: MockReply, usage: MockUsage | None, rid: str, created: int
     ) -> bytes:
-        body = _message(call, rid, self._content(reply, rid), _STOP[reply.stop])
+        body = _message(call, rid, self._content(call, reply, rid), _STOP[reply.stop])
         if usage is not None:
             body["usage"] = _usage(usage)
         return orjson.dumps(body)
@@ -156,6 +221,10 @@ class AnthropicFormat:
         if usage is not None:
             message["usage"] = _usage(MockUsage(usage.input_tokens, 1))
         head = [_event(b"message_start", {"type": "message_start", "message": message}), _PING]
+        index = 0
+        if call.thinking:
+            head.extend(_thinking_events(thinking_for(call.prompt_text)))
+            index = 1
         if reply.tool_call:
             tc = reply.tool_call
             block = {"type": "tool_use", "id": f"toolu_{rid}", "name": tc.name, "input": {}}
@@ -163,10 +232,12 @@ class AnthropicFormat:
         else:
             block = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": p} for p in reply.pieces]
-        start = {"type": "content_block_start", "index": 0, "content_block": block}
+        start = {"type": "content_block_start", "index": index, "content_block": block}
         head.append(_event(b"content_block_start", start))
         tokens = [
-            _event(b"content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d})
+            _event(
+                b"content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}
+            )
             for d in deltas
         ]
         end: dict[str, Any] = {
@@ -175,8 +246,33 @@ class AnthropicFormat:
         }
         if usage is not None:
             end["usage"] = {"output_tokens": usage.output_tokens}
-        tail = [_BLOCK_STOP, _event(b"message_delta", end), _MESSAGE_STOP]
+        stop = _BLOCK_STOP if index == 0 else _block_stop(index)
+        tail = [stop, _event(b"message_delta", end), _MESSAGE_STOP]
         return StreamPlan(SSE, head, tokens, tail)
+
+
+def _block_stop(index: int) -> bytes:
+    return _event(b"content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _thinking_events(text: str) -> list[bytes]:
+    """A thinking block at index 0: its text, then its signature, as Anthropic streams them."""
+    block = {"type": "thinking", "thinking": "", "signature": ""}
+    deltas = [
+        {"type": "thinking_delta", "thinking": text},
+        {"type": "signature_delta", "signature": signature_for(text)},
+    ]
+    return [
+        _event(
+            b"content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": block},
+        ),
+        *(
+            _event(b"content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d})
+            for d in deltas
+        ),
+        _block_stop(0),
+    ]
 
 
 def count(data: dict[str, Any], model: str | None, nousage: bool) -> bytes:

@@ -134,6 +134,7 @@ class GeminiFormat:
             tool_choice_none=none,
             max_tokens=optional_int(config, "maxOutputTokens"),
             stream=bool(stream),
+            thinking=_thinks(config),
         )
 
     def _response(
@@ -177,10 +178,17 @@ class GeminiFormat:
         return StreamPlan(b"application/json", [], tokens, [b"]"])
 
 
+def _thinks(config: dict[str, Any]) -> bool:
+    thinking = config.get("thinkingConfig")
+    return isinstance(thinking, dict) and thinking.get("thinkingBudget", 0) != 0
+
+
 def _usage(usage: MockUsage) -> dict[str, int]:
     return {
         "promptTokenCount": usage.input_tokens,
-        "candidatesTokenCount": usage.output_tokens,
+        "candidatesTokenCount": usage.output_tokens - usage.reasoning,
+        "thoughtsTokenCount": usage.reasoning,
+        "cachedContentTokenCount": usage.cached,
         "totalTokenCount": usage.input_tokens + usage.output_tokens,
     }
 

@@ -67,8 +67,8 @@ def _usage(usage: MockUsage) -> dict[str, Any]:
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": usage.cached},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning},
     }
 
 
@@ -143,6 +143,7 @@ class OpenAIFormat:
             max_tokens=optional_int(data, "max_completion_tokens", "max_tokens"),
             stream=bool(data.get("stream")),
             include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+            thinking=data.get("reasoning_effort") not in (None, "none"),
         )
 
     def render(

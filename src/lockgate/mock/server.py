@@ -42,6 +42,7 @@ from lockgate.mock.engine import (
     count_tokens,
     parse_directives,
     reply_for,
+    thinking_for,
 )
 from lockgate.mock.stats import MockStats
 from lockgate.mock.streaming import run_stream, until_disconnect
@@ -123,6 +124,7 @@ class MockApp:
         # Replies are pure functions of the call, and benchmarks repeat the same prompt.
         self._replies: dict[tuple[Any, ...], MockReply] = {}
         self._calls: dict[tuple[Any, ...], ChatCall] = {}
+        self._prompt_cache: set[str] = set()  # cache_control prefixes seen (bounded)
         self._openai = openai.OpenAIFormat()
         self._anthropic = anthropic.AnthropicFormat()
         self._gemini_sse = gemini.GeminiFormat(sse=True)
@@ -140,6 +142,7 @@ class MockApp:
 
     def reset(self) -> None:
         self.stats.reset()
+        self._prompt_cache.clear()
         self.fails.reset()
         self._ids = 0
 
@@ -320,11 +323,27 @@ class MockApp:
             )
         usage = None
         if not directives.nousage:
-            usage = MockUsage(count_tokens(call.all_text), reply.output_tokens)
+            usage = self._usage(call, reply, directives)
             self.stats.usage_input_tokens += usage.input_tokens
             self.stats.usage_output_tokens += usage.output_tokens
         self._ids += 1
         return reply, usage, f"mock{self._ids:08d}"
+
+    def _usage(self, call: ChatCall, reply: MockReply, directives: Directives) -> MockUsage:
+        prompt = count_tokens(call.all_text)
+        reasoning = count_tokens(thinking_for(call.prompt_text)) if call.thinking else 0
+        cached = min(directives.cached, prompt)
+        written = 0
+        if call.cache_prefix:
+            tokens = min(count_tokens(call.cache_prefix), prompt)
+            if call.cache_prefix in self._prompt_cache:
+                cached = tokens
+            else:
+                if len(self._prompt_cache) >= _CACHE_SIZE:
+                    self._prompt_cache.clear()
+                self._prompt_cache.add(call.cache_prefix)
+                written = tokens
+        return MockUsage(prompt, reply.output_tokens + reasoning, cached, written, reasoning)
 
     async def _chat_stream(
         self, ex: _Exchange, fmt: ChatFormat, call: ChatCall, directives: Directives
