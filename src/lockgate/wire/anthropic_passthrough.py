@@ -75,6 +75,8 @@ class Scanner:
             if isinstance(raw, dict):
                 self._raw.update(raw)
                 self.input_usage = usage_from_anthropic(raw)
+            else:  # a provider that reports none: the client gets the counted prompt
+                message["usage"] = {"input_tokens": self._count().input_tokens, "output_tokens": 0}
             message["model"] = self._model
         return encode_event(orjson.dumps(obj), "message_start")
 
