@@ -219,8 +219,8 @@ class AnthropicFormat:
     ) -> StreamPlan:
         message = _message(call, rid, [], None)
         if usage is not None:
-            start = MockUsage(usage.input_tokens, 1, usage.cached, usage.cache_write)
-            message["usage"] = _usage(start)
+            opening = MockUsage(usage.input_tokens, 1, usage.cached, usage.cache_write)
+            message["usage"] = _usage(opening)
         head = [_event(b"message_start", {"type": "message_start", "message": message}), _PING]
         index = 0
         if call.thinking:
