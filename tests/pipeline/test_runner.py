@@ -222,3 +222,33 @@ async def test_a_failing_completion_does_not_stop_the_others() -> None:
     fin.recorders.append(lambda c: recorded.append(c.request_id))
     fin.finish(ctx)
     assert ("a", "complete", "a") in log and recorded == ["r1"]
+
+
+class CompleteOnly:
+    """Keeps a state for on_complete only (a limit reservation): it never sees the output."""
+
+    name: ClassVar[str] = "settle"
+    phase: ClassVar[Phase] = Phase.ADMIT
+
+    async def on_request(self, ctx: RequestContext) -> object:
+        return "reservation"
+
+    def on_complete(self, ctx: RequestContext, state: object) -> None:
+        return None
+
+
+async def test_sees_output_only_when_an_admitting_policy_has_a_response_or_chunk_hook() -> None:
+    log: Log = []
+    quiet = Pipeline([cast(Policy, CompleteOnly()), cast(Policy, Bare())])
+    ctx = ctx_for(quiet)
+    await quiet.admit(ctx)
+    assert ctx.kept and not quiet.sees_output(ctx)  # passthrough stays possible
+    watching = Pipeline([cast(Policy, CompleteOnly()), cast(Policy, Recording("g", log, "s"))])
+    ctx = ctx_for(watching)
+    await watching.admit(ctx)
+    assert watching.sees_output(ctx)
+    # A policy with hooks that kept no state for this request does not look either.
+    idle = Pipeline([cast(Policy, Recording("g", log, None))])
+    ctx = ctx_for(idle)
+    await idle.admit(ctx)
+    assert not idle.sees_output(ctx)
