@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from lockgate.errors import InvalidRequest
-from lockgate.wire import anthropic
+from lockgate.wire import anthropic, openai
 from lockgate.wire.types import (
     ChatRequest,
     ImagePart,
@@ -439,3 +439,45 @@ def test_count_tokens_request_body() -> None:
     req = anthropic.decode_chat_request(_multi_turn() | {"temperature": 0.3, "stream": True})
     body = anthropic.encode_count_tokens_request(req, model="c")
     assert set(body) == {"model", "messages", "system", "tools", "tool_choice"}
+
+
+def test_cache_control_is_carried_on_every_block_that_takes_it() -> None:
+    marker = {"type": "ephemeral", "ttl": "1h"}
+    req = anthropic.decode_chat_request(
+        _body(
+            system=[{"type": "text", "text": "rules", "cache_control": marker}],
+            tools=[{**WEATHER_TOOL, "cache_control": marker}],
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "doc", "cache_control": marker},
+                        {"type": "image", "cache_control": marker,
+                         "source": {"type": "url", "url": "https://x/i.png"}},
+                    ],
+                },
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "content": "ok",
+                     "cache_control": marker}]},
+            ],
+        )
+    )  # fmt: skip
+    body = anthropic.encode_chat_request(req, model="claude")
+    assert body["system"][0]["cache_control"] == marker
+    assert body["tools"][0]["cache_control"] == marker
+    user = body["messages"][0]["content"]
+    assert user[0]["cache_control"] == marker and user[1]["cache_control"] == marker
+    assert body["messages"][2]["content"][0]["cache_control"] == marker
+    # OpenAI caches prompts by itself: the markers are named as dropped there.
+    assert openai.dropped_params(req) == ["cache_control"]
+
+
+def test_a_lone_text_block_with_cache_control_stays_a_block() -> None:
+    req = anthropic.decode_chat_request(
+        _body(messages=[{"role": "user", "content": [
+            {"type": "text", "text": "big", "cache_control": {"type": "ephemeral"}}]}])
+    )  # fmt: skip
+    content = anthropic.encode_chat_request(req, model="c")["messages"][0]["content"]
+    assert content == [{"type": "text", "text": "big", "cache_control": {"type": "ephemeral"}}]
