@@ -210,9 +210,9 @@ async def _relay_raw(
 
     scanner = stream.format.scanner(ctx.served_model or req.model, req.include_usage, count)
     try:
-        async for event in stream:
+        async for block in stream:
             try:
-                out = scanner.event(event)
+                out = scanner.block(block)
             except UpstreamError as err:
                 raise named(err, stream.provider) from None
             if out:

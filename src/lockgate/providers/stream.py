@@ -93,19 +93,21 @@ class HttpChunkStream:
 
 
 class RawEventStream:
-    """An upstream SSE stream relayed as events, not decoded (same-format passthrough).
+    """An upstream SSE stream relayed as bytes, not decoded (same-format passthrough).
 
-    ``prime`` runs the format's canonical decoder over the first events only, so a stream is
-    opened exactly as a decoded one is (an error event or a stall before the first token can
-    still be retried or fall back); after that, events are only parsed into lines.
+    The body is cut into blocks of whole events (at the last blank line of what arrived), so a
+    block can be forwarded as it is. ``prime`` runs the format's canonical decoder over the
+    first events only, so a stream is opened exactly as a decoded one is (an error event or a
+    stall before the first token can still be retried or fall back); after that nothing is
+    parsed here: the format's scanner looks at each block.
     """
 
     __slots__ = (
+        "_blocks",
         "_buffered",
         "_closed",
-        "_decoder",
-        "_events",
         "_make_decoder",
+        "_max",
         "_response",
         "format",
         "provider",
@@ -121,25 +123,28 @@ class RawEventStream:
     ) -> None:
         self._response = response
         self._make_decoder = make_decoder
-        self._decoder = make_decoder()
+        self._max = response.max_event_bytes or DEFAULT_MAX_EVENT_BYTES
         self.provider = provider
         self.format = fmt
         self._closed = False
-        self._buffered: list[SSEEvent] = []
-        self._events = self._parse()
-        self.seen: list[SSEEvent] = []  # every event relayed, to count a usage-less stream
+        self._buffered: list[bytes] = []
+        self.seen: list[bytes] = []  # every block relayed, to count a usage-less stream
+        self._blocks = self._cut()
 
     async def prime(self, first_token: float) -> None:
+        decoder = self._make_decoder()
+        parser = SSEParser(self._max)
         try:
             async with asyncio.timeout(first_token):
-                async for event in self._events:
-                    self._buffered.append(event)
+                async for block in self._blocks:
+                    self._buffered.append(block)
                     try:
-                        chunks = self._decoder.feed(event)
-                    except UpstreamError as err:
-                        raise named(err, self.provider) from None
-                    if any(not isinstance(c, StreamStart) for c in chunks):
-                        return
+                        for event in parser.feed(block):
+                            chunks = decoder.feed(event)
+                            if any(not isinstance(c, StreamStart) for c in chunks):
+                                return
+                    except (UpstreamError, EventTooLarge) as err:
+                        raise named(_protocol(err), self.provider) from None
         except TimeoutError:
             await self.aclose()
             raise UpstreamTimeout(
@@ -150,42 +155,50 @@ class RawEventStream:
             await self.aclose()
             raise
 
-    async def __aiter__(self) -> AsyncIterator[SSEEvent]:
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         buffered, self._buffered = self._buffered, []
         seen = self.seen
-        for event in buffered:
-            seen.append(event)
-            yield event
-        async for event in self._events:
-            seen.append(event)
-            yield event
+        for block in buffered:
+            seen.append(block)
+            yield block
+        async for block in self._blocks:
+            seen.append(block)
+            yield block
 
-    async def _parse(self) -> AsyncIterator[SSEEvent]:
-        parser = SSEParser(self._response.max_event_bytes or DEFAULT_MAX_EVENT_BYTES)
+    async def _cut(self) -> AsyncIterator[bytes]:
+        pending = b""
+        limit = self._max
         try:
-            try:
-                async for data in self._response.iter_body():
-                    for event in parser.feed(data):
-                        yield event
-                for event in parser.close():
-                    yield event
-            except EventTooLarge as exc:
-                raise UpstreamProtocolError(f"{exc} (server.upstream.max_event_bytes)") from None
+            async for data in self._response.iter_body():
+                pending += data
+                end = _last_boundary(pending)
+                if end:
+                    block, pending = pending[:end], pending[end:]
+                    yield block
+                if len(pending) > limit:
+                    raise UpstreamProtocolError(
+                        f"a server-sent event exceeds {limit} bytes"
+                        " (server.upstream.max_event_bytes)"
+                    )
+            if pending.strip():
+                yield pending + b"\n\n"  # a last event without its blank line
         except UpstreamError as err:
             raise named(err, self.provider) from None
         finally:
             await self.aclose()
 
     def decoded(self) -> list[Chunk]:
-        """The canonical chunks of the events relayed so far, as far as they decode (a cut
+        """The canonical chunks of the blocks relayed so far, as far as they decode (a cut
         stream's end is missing): to count what a stream produced when its provider reported
-        no usage. Runs a fresh decoder, so it costs nothing unless called."""
+        no usage. Runs a fresh parser and decoder, so it costs nothing unless called."""
         decoder = self._make_decoder()
+        parser = SSEParser(self._max)
         out: list[Chunk] = []
         try:
-            for event in self.seen:
-                out.extend(decoder.feed(event))
-        except UpstreamError:
+            for block in self.seen:
+                for event in parser.feed(block):
+                    out.extend(decoder.feed(event))
+        except (UpstreamError, EventTooLarge):
             pass
         return out
 
@@ -193,6 +206,19 @@ class RawEventStream:
         if not self._closed:
             self._closed = True
             await self._response.aclose()
+
+
+def _last_boundary(data: bytes) -> int:
+    """The end of the last complete event in ``data`` (after its blank line), or 0."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+def _protocol(err: UpstreamError | EventTooLarge) -> UpstreamError:
+    if isinstance(err, UpstreamError):
+        return err
+    return UpstreamProtocolError(f"{err} (server.upstream.max_event_bytes)")
 
 
 def named(err: UpstreamError, provider: str) -> UpstreamError:

@@ -15,9 +15,20 @@ import orjson
 from lockgate.errors import UpstreamProtocolError
 from lockgate.wire.anthropic_response import decode_chat_response, usage_from_anthropic
 from lockgate.wire.anthropic_stream import stream_error
-from lockgate.wire.passthrough import Counter, PassthroughFormat
+from lockgate.wire.passthrough import Counter, PassthroughFormat, events_of
 from lockgate.wire.sse import SSEEvent, encode_event
 from lockgate.wire.types import Usage
+
+# Events whose data the scanner reads; a block without any is forwarded as it is. A relay
+# that drops the ``event:`` lines still has the type in the data.
+_SLOW_MARKS = (
+    b"message_start",
+    b"message_delta",
+    b"message_stop",
+    b"event: error",
+    b'"type":"error"',
+    b'"type": "error"',
+)
 
 
 def prepare(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
@@ -52,6 +63,11 @@ class Scanner:
         self.usage: Usage | None = None
         self.input_usage: Usage | None = None
         self.ended = False
+
+    def block(self, data: bytes) -> bytes:
+        if not any(m in data for m in _SLOW_MARKS):
+            return data  # content blocks and deltas, thinking and signatures included
+        return b"".join(self.event(e) for e in events_of(data))
 
     def event(self, event: SSEEvent) -> bytes:
         kind = event.event

@@ -17,13 +17,16 @@ import orjson
 from lockgate.errors import UpstreamProtocolError
 from lockgate.wire.openai_response import decode_chat_response, usage_from_openai, usage_to_openai
 from lockgate.wire.openai_stream import stream_error
-from lockgate.wire.passthrough import Counter, PassthroughFormat
+from lockgate.wire.passthrough import Counter, PassthroughFormat, events_of
 from lockgate.wire.sse import SSEEvent, encode_event
 from lockgate.wire.types import Usage
 
 _DONE = b"data: [DONE]\n\n"
 _USAGE_MARKS = ('"usage":{', '"usage": {')
 _FINISH_MARKS = ('"finish_reason":"', '"finish_reason": "')
+# A block holding none of these is forwarded with only the model name swapped.
+_SLOW_MARKS = (b'"usage":{', b'"usage": {', b'"error"', b"[DONE]", b"event:")
+_FINISH_BYTES = (b'"finish_reason":"', b'"finish_reason": "')
 
 
 def prepare(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
@@ -54,6 +57,7 @@ def _model_swaps(upstream: str, client: str) -> list[tuple[str, str]]:
 
 class Scanner:
     __slots__ = (
+        "_byte_swaps",
         "_count",
         "_created",
         "_id",
@@ -70,11 +74,22 @@ class Scanner:
         self._include_usage = include_usage
         self._count = count
         self._swaps: list[tuple[str, str]] | None = None  # learnt from the first chunk
+        self._byte_swaps: list[tuple[bytes, bytes]] | None = None
         self._id = ""
         self._created = 0
         self.usage: Usage | None = None
         self.input_usage: Usage | None = None
         self.ended = False
+
+    def block(self, data: bytes) -> bytes:
+        swaps = self._byte_swaps
+        if swaps is not None and not any(m in data for m in _SLOW_MARKS):
+            if not self.ended and any(m in data for m in _FINISH_BYTES):
+                self.ended = True
+            for old, new in swaps:
+                data = data.replace(old, new)
+            return data
+        return b"".join(self.event(e) for e in events_of(data))
 
     def event(self, event: SSEEvent) -> bytes:
         data = event.data
@@ -112,6 +127,7 @@ class Scanner:
             # The first real chunk (Azure opens with a prompt-filter chunk without a model).
             model = obj.get("model")
             self._swaps = _model_swaps(model, self._model) if isinstance(model, str) else []
+            self._byte_swaps = [(a.encode(), b.encode()) for a, b in self._swaps]
             self._id = str(obj.get("id") or "")
             created = obj.get("created")
             self._created = created if isinstance(created, int) else 0

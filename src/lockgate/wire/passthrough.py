@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lockgate.wire.sse import SSEEvent
+from lockgate.wire.sse import SSEEvent, SSEParser
 from lockgate.wire.types import ChatResponse, Usage
 
 # Counts what a stream produced so far, for a stream whose provider reports no usage.
@@ -32,10 +32,17 @@ class StreamScanner(Protocol):
     input_usage: Usage | None  # input tokens reported at the start (Anthropic)
     ended: bool  # the provider finished the response (a cut stream did not)
 
-    def event(self, event: SSEEvent) -> bytes:
-        """The bytes to send the client for this event (``b""`` to hold it back); raises a
-        ``GatewayError`` for an error event."""
+    def block(self, data: bytes) -> bytes:
+        """The bytes to send the client for a block of whole events as they arrived
+        (``b""`` to send nothing); raises a ``GatewayError`` for an error event. A block
+        without any of the format's marks is forwarded as it is, without being parsed."""
         ...
+
+
+def events_of(data: bytes) -> list[SSEEvent]:
+    """The events of a block of whole events (the slow path of a scanner)."""
+    parser = SSEParser()
+    return [*parser.feed(data), *parser.close()]
 
 
 @dataclass(frozen=True, slots=True)
