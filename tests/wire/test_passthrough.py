@@ -162,3 +162,50 @@ def test_anthropic_scanner_error_event_is_overloaded() -> None:
     with pytest.raises(UpstreamStatusError) as err:
         scan.event(_event("error", error={"type": "overloaded_error", "message": "busy"}))
     assert err.value.http_status == 503 and err.value.upstream_type == "overloaded_error"
+
+
+# --- blocks of events as they arrive -------------------------------------------------------------
+
+
+def _sse_block(*events: SSEEvent) -> bytes:
+    out = b""
+    for e in events:
+        head = b"event: " + e.event.encode() + b"\n" if e.event else b""
+        out += head + b"data: " + e.data.encode() + b"\n\n"
+    return out
+
+
+def test_openai_blocks_without_marks_are_forwarded_with_only_the_model_swapped() -> None:
+    scan = OPENAI_PASSTHROUGH.scanner("alias", False, counted)
+    first = _sse_block(_chunk(choices=[{"index": 0, "delta": {"role": "assistant"}}]))
+    assert _events(scan.block(first))[0]["model"] == "alias"  # parsed: the model is learnt
+    middle = _sse_block(
+        _chunk(choices=[{"index": 0, "delta": {"content": "a"}}]),
+        _chunk(choices=[{"index": 0, "delta": {"content": "b"}}]),
+    )
+    out = scan.block(middle)
+    assert out == middle.replace(b'"model":"gpt-5-2025"', b'"model":"alias"')
+    usage = {"prompt_tokens": 3, "completion_tokens": 2}
+    last = _sse_block(
+        _chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        _chunk(choices=[], usage=usage),
+        SSEEvent("[DONE]"),
+    )
+    tail = scan.block(last)
+    assert [e["choices"][0]["finish_reason"] for e in _events(tail)] == ["stop"]  # no usage
+    assert tail.endswith(b"data: [DONE]\n\n") and scan.usage == Usage(3, 2) and scan.ended
+
+
+def test_anthropic_blocks_of_deltas_pass_untouched() -> None:
+    scan = ANTHROPIC_PASSTHROUGH.scanner("alias", True, counted)
+    deltas = _sse_block(
+        _event("content_block_delta", index=0, delta={"type": "thinking_delta", "thinking": "t"}),
+        _event("content_block_delta", index=0, delta={"type": "signature_delta", "signature": "S"}),
+        _event("content_block_stop", index=0),
+    )
+    assert scan.block(deltas) is deltas  # not parsed, not copied
+    end = _sse_block(
+        _event("message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": 9}),
+        _event("message_stop"),
+    )
+    assert scan.block(end) == end and scan.usage == Usage(0, 9) and scan.ended

@@ -70,8 +70,14 @@ def test_openai_reasoning_effort_is_decoded_and_re_encoded() -> None:
     assert off.reasoning == Reasoning(enabled=False)
     assert "reasoning_effort" not in openai.encode_chat_request(off, model="o4")
     with pytest.raises(InvalidRequest) as err:
-        openai.decode_chat_request(_openai(reasoning_effort="extreme"))
+        openai.decode_chat_request(_openai(reasoning_effort=3))
     assert err.value.param == "reasoning_effort"
+    # A level newer than the table reaches OpenAI; other providers name it as dropped.
+    newer = openai.decode_chat_request(_openai(reasoning_effort="xhigh"))
+    assert openai.encode_chat_request(newer, model="o9")["reasoning_effort"] == "xhigh"
+    assert "thinking" not in anthropic.encode_chat_request(newer, model="c")
+    assert anthropic.dropped_params(newer) == ["reasoning_effort"]
+    assert gemini.dropped_params(newer) == ["reasoning_effort"]
 
 
 def test_openai_effort_to_anthropic_thinking_with_max_tokens_adjusted() -> None:

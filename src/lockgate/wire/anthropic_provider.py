@@ -11,7 +11,7 @@ from typing import Any
 
 from lockgate.errors import InvalidRequest
 from lockgate.wire.anthropic_response import tool_input
-from lockgate.wire.reasoning import MIN_ANTHROPIC_BUDGET, budget_of, output_limit
+from lockgate.wire.reasoning import EFFORT_BUDGETS, MIN_ANTHROPIC_BUDGET, budget_of, output_limit
 from lockgate.wire.types import (
     ChatRequest,
     ImagePart,
@@ -206,10 +206,17 @@ def _encode_thinking(
     body["max_tokens"] = output_limit(max_tokens, budget, default)
 
 
+def _unmapped_effort(req: ChatRequest) -> bool:
+    r = req.reasoning
+    return r is not None and r.effort is not None and r.effort not in EFFORT_BUDGETS
+
+
 def dropped_params(req: ChatRequest) -> list[str]:
     """Canonical fields set on ``req`` that an Anthropic request does not carry (see the
     table in ``lockgate.wire.anthropic``)."""
     out: list[str] = []
+    if _unmapped_effort(req):
+        out.append("reasoning_effort")
     if req.seed is not None:
         out.append("seed")
     if req.presence_penalty is not None:

@@ -45,7 +45,7 @@ from lockgate.wire.gemini_stream import (
     new_response_id,
     stop_reason,
 )
-from lockgate.wire.reasoning import GEMINI_DYNAMIC, budget_of, output_limit
+from lockgate.wire.reasoning import EFFORT_BUDGETS, GEMINI_DYNAMIC, budget_of, output_limit
 from lockgate.wire.types import (
     ChatRequest,
     ChatResponse,
@@ -305,9 +305,16 @@ def _thinking_config(req: ChatRequest, config: dict[str, Any]) -> None:
         config["maxOutputTokens"] = output_limit(req.max_tokens, budget, 0)
 
 
+def _unmapped_effort(req: ChatRequest) -> bool:
+    r = req.reasoning
+    return r is not None and r.effort is not None and r.effort not in EFFORT_BUDGETS
+
+
 def dropped_params(req: ChatRequest) -> list[str]:
     """Canonical fields set on ``req`` that a Gemini request does not carry."""
     out: list[str] = []
+    if _unmapped_effort(req):
+        out.append("reasoning_effort")
     if req.user is not None:
         out.append("user")
     if req.metadata:
