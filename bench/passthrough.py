@@ -25,7 +25,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import timeit
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -80,12 +82,20 @@ CASES: dict[str, tuple[str, dict[str, object]]] = {
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--a-src", type=Path, required=True, help="src/ directory of side A")
+    p.add_argument("--a-src", type=Path, help="src/ directory of side A")
+    p.add_argument(
+        "--codec", action="store_true", help="only the in-process codec figures (no servers)"
+    )
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--duration", type=float, default=5)
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--cases", default=",".join(CASES))
     args = p.parse_args(argv)
+    if args.codec:
+        codec_figures()
+        return 0
+    if args.a_src is None:
+        p.error("--a-src is required (or --codec)")
     cases = [c for c in args.cases.split(",") if c]
     signal.signal(signal.SIGTERM, _on_sigterm)
     SCRATCH.mkdir(parents=True, exist_ok=True)
@@ -122,6 +132,66 @@ def main(argv: list[str]) -> int:
             f"B median {b:.1f} us {[round(x, 1) for x in cpu[('B', case)]]}; B/A {b / a:.3f}"
         )
     return 0
+
+
+def codec_figures(number: int = 20000) -> None:
+    """What the wire work of one same-format call costs in this process: decoding and
+    re-encoding (the translated path) against passthrough, for the bodies and streams the mock
+    upstream sends (best of 5 runs of ``number`` calls, one core)."""
+    from lockgate.mock.formats_anthropic import AnthropicFormat
+    from lockgate.mock.formats_openai import OpenAIFormat
+    from lockgate.wire import anthropic, openai
+    from lockgate.wire.anthropic_passthrough import ANTHROPIC_PASSTHROUGH
+    from lockgate.wire.openai_passthrough import OPENAI_PASSTHROUGH
+
+    _codec_case("openai", OpenAIFormat(), openai, OPENAI_PASSTHROUGH, number)
+    _codec_case("anthropic", AnthropicFormat(), anthropic, ANTHROPIC_PASSTHROUGH, number)
+
+
+def _codec_case(name: str, mock: Any, codec: Any, passthrough: Any, number: int) -> None:
+    from lockgate.mock.base import MockUsage
+    from lockgate.mock.engine import reply_for
+    from lockgate.wire.sse import SSEParser
+    from lockgate.wire.types import Usage
+
+    body = {**CASES[name][1], "messages": [{"role": "user", "content": PROMPT}]}
+    call = mock.parse_chat(dict(body, stream=True, stream_options={"include_usage": True}),
+                           None, None)  # fmt: skip
+    reply = reply_for(PROMPT, tools=[], tool_choice_none=False, last_role="user", max_tokens=64)
+    usage = MockUsage(20, reply.output_tokens)
+    whole = mock.render(call, reply, usage, "r1", 1)
+    plan = mock.render_stream(call, reply, usage, "r1", 1)
+    events = [*plan.head, *plan.tokens, *plan.tail]
+    req = codec.decode_chat_request(body)
+
+    def translated() -> object:
+        orjson.dumps(codec.encode_chat_request(req, model="m"))
+        resp = codec.decode_chat_response(orjson.loads(whole))
+        return codec.encode_chat_response(resp, model="alias")
+
+    def relayed() -> object:
+        orjson.dumps(passthrough.prepare(body, "m", False))
+        return passthrough.reply(orjson.loads(whole), "alias")
+
+    def translated_stream() -> object:
+        parser, decoder = SSEParser(), codec.ChatStreamDecoder()
+        encoder = codec.ChatStreamEncoder(model="alias", include_usage=True)
+        return [encoder.encode(c) for e in events for ev in parser.feed(e)
+                for c in decoder.feed(ev)]  # fmt: skip
+
+    def relayed_stream() -> object:
+        scanner = passthrough.scanner("alias", True, Usage)
+        return [scanner.block(e) for e in events]
+
+    for label, fn in (
+        (name, translated),
+        (name + " passthrough", relayed),
+        (name + "-stream", translated_stream),
+        (name + "-stream passthrough", relayed_stream),
+    ):
+        best = min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+        extra = f" ({len(events)} events)" if "stream" in label else ""
+        print(f"{label}: {best:.2f} us per call{extra}")
 
 
 def _gateway(procs: Procs, work: Path, mock: int) -> tuple[subprocess.Popen[bytes], int, str]:
