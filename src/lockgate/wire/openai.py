@@ -16,7 +16,13 @@ Mappings worth knowing:
   Anthropic and Gemini) has a single system prompt.
 - Fields that would change the answer and that Lockgate cannot carry to every provider (audio,
   legacy ``functions``, ``logprobs``, ``logit_bias``, web search) are rejected with 400 rather
-  than silently dropped. Unknown fields are ignored: SDKs add new ones all the time.
+  than silently dropped. Unknown fields are not an error (SDKs add new ones all the time): a
+  provider of this format gets them with the client's own body (``openai_passthrough``);
+  translated for another provider, they are listed in ``ChatRequest.ignored`` and named in the
+  ``x-lockgate-dropped-params`` header.
+- ``reasoning_effort`` is the canonical ``Reasoning`` (``lockgate.wire.reasoning`` maps it to
+  other providers); reasoning text from OpenAI-compatible servers (``reasoning_content``) is
+  canonical thinking, sent to an OpenAI client only when it opted in.
 - Provider side, ``top_k`` and ``Message.is_error`` are not sent: OpenAI has no such fields.
 """
 
