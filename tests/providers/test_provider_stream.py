@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from lockgate.errors import UpstreamProtocolError, UpstreamStatusError, UpstreamTimeout
-from lockgate.providers.stream import HttpChunkStream
+from lockgate.providers.stream import HttpChunkStream, RawEventStream
 from lockgate.wire import anthropic, openai
+from lockgate.wire.openai_passthrough import OPENAI_PASSTHROUGH
 from lockgate.wire.types import StreamEnd, StreamStart, TextDelta
 
 
@@ -110,3 +111,47 @@ async def test_an_event_past_max_event_bytes_fails_naming_the_setting() -> None:
     assert "exceeds 1000 bytes (server.upstream.max_event_bytes)" in err.value.message
     assert err.value.message.startswith("provider 'up' stream failed")
     assert resp.closed
+
+
+# --- RawEventStream (same-format passthrough) -------------------------------------------------
+
+
+def raw_stream(resp: FakeResponse) -> RawEventStream:
+    return RawEventStream(resp, openai.ChatStreamDecoder, "up", OPENAI_PASSTHROUGH)  # type: ignore[arg-type]
+
+
+async def test_raw_stream_relays_whole_events_as_they_arrived() -> None:
+    whole = chunk() + chunk("Hel") + chunk("lo") + chunk(finish="stop") + b"data: [DONE]\n\n"
+    # Pieces cut mid-event: blocks end at event boundaries, and join to the same bytes.
+    pieces = [whole[:30], whole[30:200], whole[200:]]
+    resp = FakeResponse(pieces)
+    stream = raw_stream(resp)
+    await stream.prime(1.0)
+    blocks = [b async for b in stream]
+    assert b"".join(blocks) == whole and all(b.endswith(b"\n\n") for b in blocks)
+    assert resp.closed
+    texts = [c.text for c in stream.decoded() if isinstance(c, TextDelta)]
+    assert texts == ["Hel", "lo"]  # what a usage-less stream is counted from
+
+
+async def test_raw_stream_fails_before_the_first_token_so_routing_can_retry() -> None:
+    error = b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    resp = FakeResponse([chunk(), error])
+    with pytest.raises(UpstreamStatusError, match="provider 'up'"):
+        await raw_stream(resp).prime(1.0)
+    assert resp.closed
+    cut = FakeResponse([chunk()])  # ended before any token
+    with pytest.raises(UpstreamProtocolError, match="provider 'up'"):
+        await raw_stream(cut).prime(1.0)
+    stalled = FakeResponse([chunk()], stall=True)
+    with pytest.raises(UpstreamTimeout):
+        await raw_stream(stalled).prime(0.05)
+    assert stalled.closed
+
+
+async def test_raw_stream_bounds_an_event_without_end() -> None:
+    resp = FakeResponse([chunk("x"), b"data: " + b"a" * 400], max_event_bytes=300)
+    stream = raw_stream(resp)
+    await stream.prime(1.0)
+    with pytest.raises(UpstreamProtocolError, match="max_event_bytes"):
+        [b async for b in stream]

@@ -145,6 +145,10 @@ class RawEventStream:
                                 return
                     except (UpstreamError, EventTooLarge) as err:
                         raise named(_protocol(err), self.provider) from None
+                try:  # the stream ended before its first token: fail while routing can retry
+                    decoder.close()
+                except UpstreamError as err:
+                    raise named(err, self.provider) from None
         except TimeoutError:
             await self.aclose()
             raise UpstreamTimeout(
