@@ -171,7 +171,7 @@ def _codec_case(name: str, mock: Any, codec: Any, passthrough: Any, number: int)
 
     def relayed() -> object:
         orjson.dumps(passthrough.prepare(body, "m", False))
-        return passthrough.reply(orjson.loads(whole), "alias")
+        return passthrough.reply(orjson.loads(whole), whole, "alias")
 
     def translated_stream() -> object:
         parser, decoder = SSEParser(), codec.ChatStreamDecoder()

@@ -175,7 +175,7 @@ async def test_schema_is_repaired_once_then_502(inproc: Any, upstream: Upstream)
         async def reply_raw(body: Any, model: str, timeouts: Any) -> RawReply:
             # The first call sends the client's own body (same format), the repair does not.
             answer = encode_chat_response(await reply(None, model, timeouts), model=model)
-            return RawReply(orjson.loads(answer), OPENAI_PASSTHROUGH)
+            return RawReply(orjson.loads(answer), OPENAI_PASSTHROUGH, answer)
 
         provider.chat = reply
         provider.chat_passthrough = reply_raw

@@ -48,8 +48,9 @@ def test_openai_reply_keeps_everything_and_reads_usage_exactly() -> None:
         },
         "service_tier": "flex",
     }
-    raw, usage = OPENAI_PASSTHROUGH.reply(dict(reply), "alias")
-    assert orjson.loads(raw) == {**reply, "model": "alias"}
+    upstream = orjson.dumps(reply, option=orjson.OPT_INDENT_2)  # as a provider may format it
+    raw, usage = OPENAI_PASSTHROUGH.reply(dict(reply), upstream, "alias")
+    assert raw == upstream.replace(b'"model": "gpt-5-2025"', b'"model": "alias"')
     assert usage == Usage(100, 50, cached_input_tokens=64, reasoning_tokens=30)
 
 
@@ -122,8 +123,12 @@ def test_anthropic_prepare_and_reply() -> None:
         "usage": {"input_tokens": 10, "output_tokens": 4, "cache_read_input_tokens": 90,
                   "cache_creation_input_tokens": 5},
     }  # fmt: skip
-    raw, usage = ANTHROPIC_PASSTHROUGH.reply(dict(reply), "alias")
-    assert orjson.loads(raw) == {**reply, "model": "alias"}
+    raw, usage = ANTHROPIC_PASSTHROUGH.reply(dict(reply), orjson.dumps(reply), "alias")
+    assert raw == orjson.dumps({**reply, "model": "alias"})  # the same bytes, model swapped
+    # A reply whose model name also appears elsewhere unescaped is re-serialised instead.
+    twice = {**reply, "container": {"model": "claude-x"}}
+    again, _ = ANTHROPIC_PASSTHROUGH.reply(dict(twice), orjson.dumps(twice), "alias")
+    assert orjson.loads(again) == {**twice, "model": "alias"}
     assert usage == Usage(105, 4, cached_input_tokens=90, cache_creation_input_tokens=5)
 
 

@@ -310,7 +310,7 @@ class DataPlane:
     ) -> None:
         """A same-format reply as the provider wrote it, with the client's model name."""
         ctx.upstream_ended = ctx.first_token_at = time.monotonic()
-        body, usage = resp.format.reply(resp.body, ctx.served_model or req.model)
+        body, usage = resp.format.reply(resp.body, resp.raw, ctx.served_model or req.model)
         if usage is not None:
             ctx.usage, ctx.usage_estimated = usage, False
         else:

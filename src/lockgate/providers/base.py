@@ -140,7 +140,7 @@ class HttpProvider:
             context_overflow=is_context_overflow(status, kind, message),
         )
 
-    async def _exchange(self, request: UpstreamRequest, timeouts: Timeouts) -> object:
+    async def _exchange_raw(self, request: UpstreamRequest, timeouts: Timeouts) -> bytes:
         response = await self.client.send(request, timeouts)
         try:
             body = await response.read(MAX_RESPONSE_BYTES)
@@ -148,6 +148,10 @@ class HttpProvider:
             await response.aclose()
         if response.status != 200:
             raise self.error(response.status, body, response)
+        return body
+
+    async def _exchange(self, request: UpstreamRequest, timeouts: Timeouts) -> object:
+        body = await self._exchange_raw(request, timeouts)
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:

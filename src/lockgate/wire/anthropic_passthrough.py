@@ -16,7 +16,7 @@ import orjson
 from lockgate.errors import UpstreamProtocolError
 from lockgate.wire.anthropic_response import decode_chat_response, usage_from_anthropic
 from lockgate.wire.anthropic_stream import stream_error
-from lockgate.wire.passthrough import Counter, PassthroughFormat, events_of
+from lockgate.wire.passthrough import Counter, PassthroughFormat, events_of, with_model
 from lockgate.wire.sse import SSEEvent, encode_event
 from lockgate.wire.types import Usage
 
@@ -31,10 +31,8 @@ def prepare(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
     return out
 
 
-def reply(body: dict[str, Any], model: str) -> tuple[bytes, Usage | None]:
-    usage = usage_from_anthropic(body.get("usage"))
-    body["model"] = model
-    return orjson.dumps(body), usage
+def reply(body: dict[str, Any], raw: bytes, model: str) -> tuple[bytes, Usage | None]:
+    return with_model(body, raw, model), usage_from_anthropic(body.get("usage"))
 
 
 def _parse(data: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import orjson
 from lockgate.errors import UpstreamProtocolError
 from lockgate.wire.openai_response import decode_chat_response, usage_from_openai, usage_to_openai
 from lockgate.wire.openai_stream import stream_error
-from lockgate.wire.passthrough import Counter, PassthroughFormat, events_of
+from lockgate.wire.passthrough import Counter, PassthroughFormat, events_of, with_model
 from lockgate.wire.sse import SSEEvent, encode_event
 from lockgate.wire.types import Usage
 
@@ -44,10 +44,8 @@ def prepare(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
     return out
 
 
-def reply(body: dict[str, Any], model: str) -> tuple[bytes, Usage | None]:
-    usage = usage_from_openai(body.get("usage"))
-    body["model"] = model
-    return orjson.dumps(body), usage
+def reply(body: dict[str, Any], raw: bytes, model: str) -> tuple[bytes, Usage | None]:
+    return with_model(body, raw, model), usage_from_openai(body.get("usage"))
 
 
 def _model_swaps(upstream: str, client: str) -> list[tuple[str, str]]:

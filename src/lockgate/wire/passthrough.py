@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from lockgate.wire.sse import SSEEvent, SSEParser
 from lockgate.wire.types import ChatResponse, Usage
 
@@ -49,7 +51,8 @@ def events_of(data: bytes) -> list[SSEEvent]:
 class PassthroughFormat:
     name: str  # the ingress format's name it serves (``IngressFormat.name``)
     prepare: Callable[[dict[str, Any], str, bool], dict[str, Any]]  # body, model, stream
-    reply: Callable[[dict[str, Any], str], tuple[bytes, Usage | None]]  # body, client model
+    # (parsed reply, its bytes, the client's model) -> (client bytes, usage)
+    reply: Callable[[dict[str, Any], bytes, str], tuple[bytes, Usage | None]]
     decode: Callable[[object], ChatResponse]  # the reply, canonical (to count when no usage)
     scanner: Callable[[str, bool, Counter], StreamScanner]  # client model, include_usage
 
@@ -60,3 +63,21 @@ class RawReply:
 
     body: dict[str, Any]
     format: PassthroughFormat
+    raw: bytes = b""  # as the provider wrote it
+
+
+def with_model(body: dict[str, Any], raw: bytes, model: str) -> bytes:
+    """The reply's bytes with its top-level ``model`` set to the client's: replaced in place
+    when the provider's value occurs exactly once (a string inside content is escaped, so it
+    cannot match), else the parsed body re-serialised."""
+    upstream = body.get("model")
+    if upstream == model and raw:
+        return raw
+    if isinstance(upstream, str) and raw:
+        value, new = orjson.dumps(upstream), orjson.dumps(model)
+        for sep in (b":", b": "):
+            old = b'"model"' + sep + value
+            if raw.count(old) == 1:
+                return raw.replace(old, b'"model"' + sep + new)
+    body["model"] = model
+    return orjson.dumps(body)
