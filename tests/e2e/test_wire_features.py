@@ -414,3 +414,18 @@ def test_a_redacted_prompt_never_reaches_the_provider_unredacted(
             a.messages.create(model=model, max_tokens=50, messages=msgs)  # type: ignore[arg-type]
     raw = orjson.dumps(upstream(e)["json"]).decode()
     assert EMAIL not in raw and "mail" in raw
+
+
+def test_anthropic_beta_headers_go_with_the_clients_body(env: tuple[Env, Keys]) -> None:
+    e, _ = env
+    beta = "interleaved-thinking-2025-05-14,extended-cache-ttl-2025-04-11"
+    m = claude(e).messages.create(
+        model="m-anthropic",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "beta"}],
+        extra_headers={"anthropic-beta": beta},
+    )
+    assert m.model == "m-anthropic"
+    last = upstream(e)
+    assert last["headers"]["anthropic-beta"] == beta
+    assert last["headers"]["x-api-key"] != e.key  # the gateway's credential, not the client's

@@ -40,7 +40,13 @@ from lockgate.ingress.http import (
     send_bytes,
     watch_disconnect,
 )
-from lockgate.ingress.streaming import note_dropped, passthrough_target, replay_stream, stream_chat
+from lockgate.ingress.streaming import (
+    forwarded_headers,
+    note_dropped,
+    passthrough_target,
+    replay_stream,
+    stream_chat,
+)
 from lockgate.pipeline.context import RequestContext
 from lockgate.pipeline.finalize import Finalizer
 from lockgate.pipeline.policy import Reply
@@ -284,7 +290,8 @@ class DataPlane:
         def attempt(target: Target, r: ModelRoute) -> Awaitable[ChatResponse | RawReply]:
             direct = passthrough_target(ctx, target, raw)
             if direct is not None and raw is not None:
-                return direct.chat_passthrough(raw, target.model, r.timeouts)
+                extra = forwarded_headers(ctx, direct)
+                return direct.chat_passthrough(raw, target.model, r.timeouts, extra)
             return target.provider.chat(req, target.model, r.timeouts)
 
         served = await self.router.run(ctx, route, attempt)

@@ -99,6 +99,11 @@ def note_dropped(ctx: RequestContext, req: ChatRequest) -> None:
         ctx.response_headers.append((DROPPED_HEADER, ", ".join(dropped).encode()))
 
 
+def forwarded_headers(ctx: RequestContext, provider: HttpProvider) -> list[tuple[str, str]]:
+    fmt = provider.passthrough
+    return fmt.client_headers(ctx.headers) if fmt is not None else []
+
+
 def passthrough_target(
     ctx: RequestContext, target: Target, raw: dict[str, Any] | None
 ) -> HttpProvider | None:
@@ -126,7 +131,10 @@ async def stream_chat(
     def attempt(target: Target, r: ModelRoute) -> Awaitable[ChunkStream | RawEventStream]:
         direct = passthrough_target(ctx, target, raw)
         if direct is not None and raw is not None:
-            return direct.open_passthrough(raw, target.model, r.timeouts, decode=not relay_raw)
+            extra = forwarded_headers(ctx, direct)
+            return direct.open_passthrough(
+                raw, target.model, r.timeouts, extra, decode=not relay_raw
+            )
         return target.provider.open_stream(req, target.model, r.timeouts)
 
     stream = await router.run(ctx, route, attempt)

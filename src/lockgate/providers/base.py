@@ -175,36 +175,58 @@ class HttpProvider:
         return stream
 
     def _passthrough_request(
-        self, body: dict[str, Any], model: str, stream: bool
+        self,
+        body: dict[str, Any],
+        model: str,
+        stream: bool,
+        headers: list[tuple[str, str]] | None,
     ) -> tuple[PassthroughFormat, UpstreamRequest]:
         fmt = self.passthrough
         if fmt is None:
             raise NotImplementedError(f"provider type {self.kind} has no passthrough")
         payload = json_body(fmt.prepare(body, model, stream))
-        return fmt, UpstreamRequest("POST", self.chat_url(model), self.request_headers(), payload)
+        sent = self.request_headers()
+        if headers:
+            sent = [*sent, *headers]
+        return fmt, UpstreamRequest("POST", self.chat_url(model), sent, payload)
 
     def request_headers(self) -> list[tuple[str, str]]:
         return getattr(self, "_headers", None) or self.headers()
 
     async def chat_passthrough(
-        self, body: dict[str, Any], model: str, timeouts: Timeouts
+        self,
+        body: dict[str, Any],
+        model: str,
+        timeouts: Timeouts,
+        headers: list[tuple[str, str]] | None = None,
     ) -> RawReply:
         """The client's own body (same wire format) sent with only the model changed; the
         reply parsed, not decoded."""
-        fmt, request = self._passthrough_request(body, model, False)
-        reply = await self._exchange(request, timeouts)
+        fmt, request = self._passthrough_request(body, model, False, headers)
+        raw = await self._exchange_raw(request, timeouts)
+        try:
+            reply = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            reply = None
         if not isinstance(reply, dict):
             raise UpstreamProtocolError(
-                f"provider '{self.name}' returned a body that is not an object"
+                f"provider '{self.name}' returned a body that is not a JSON object"
             )
-        return RawReply(reply, fmt)
+        return RawReply(reply, fmt, raw)
 
     async def open_passthrough(
-        self, body: dict[str, Any], model: str, timeouts: Timeouts, *, decode: bool
+        self,
+        body: dict[str, Any],
+        model: str,
+        timeouts: Timeouts,
+        headers: list[tuple[str, str]] | None = None,
+        *,
+        decode: bool,
     ) -> RawEventStream | HttpChunkStream:
         """The client's own body, streamed; the events relayed as they are, or decoded into
-        chunks (``decode``) when a policy looks at them."""
-        fmt, request = self._passthrough_request(body, model, True)
+        chunks (``decode``) when a policy looks at them. ``headers``: the client's headers of
+        the format's ``forwarded_headers`` (e.g. ``anthropic-beta``)."""
+        fmt, request = self._passthrough_request(body, model, True, headers)
         response = await self.client.send(request, timeouts)
         if response.status != 200:
             try:

@@ -108,5 +108,12 @@ def scanner(model: str, include_usage: bool, count: Counter) -> Scanner:
 
 
 ANTHROPIC_PASSTHROUGH = PassthroughFormat(
-    name="anthropic", prepare=prepare, reply=reply, decode=decode_chat_response, scanner=scanner
+    name="anthropic",
+    prepare=prepare,
+    reply=reply,
+    decode=decode_chat_response,
+    scanner=scanner,
+    # Betas turn on features the body then uses (interleaved thinking, 1-hour cache TTLs,
+    # context management...): a body that needs them is useless without them.
+    forwarded_headers=(b"anthropic-beta",),
 )

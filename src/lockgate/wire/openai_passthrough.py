@@ -151,5 +151,10 @@ def scanner(model: str, include_usage: bool, count: Counter) -> Scanner:
 
 
 OPENAI_PASSTHROUGH = PassthroughFormat(
-    name="openai", prepare=prepare, reply=reply, decode=decode_chat_response, scanner=scanner
+    name="openai",
+    prepare=prepare,
+    reply=reply,
+    decode=decode_chat_response,
+    scanner=scanner,
+    forwarded_headers=(b"openai-beta",),
 )

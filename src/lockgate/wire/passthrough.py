@@ -55,6 +55,15 @@ class PassthroughFormat:
     reply: Callable[[dict[str, Any], bytes, str], tuple[bytes, Usage | None]]
     decode: Callable[[object], ChatResponse]  # the reply, canonical (to count when no usage)
     scanner: Callable[[str, bool, Counter], StreamScanner]  # client model, include_usage
+    # Client request headers that belong to the request (feature opt-ins such as
+    # ``anthropic-beta``) and go upstream with the client's body; lower-case.
+    forwarded_headers: tuple[bytes, ...] = ()
+
+    def client_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+        wanted = self.forwarded_headers
+        if not wanted:
+            return []
+        return [(k.decode(), v.decode("latin-1")) for k, v in headers if k in wanted]
 
 
 @dataclass(slots=True)
