@@ -240,7 +240,7 @@ def test_prompt_cache_prices_reach_the_request_log(env: tuple[Env, Keys]) -> Non
         read, write = u.cache_read_input_tokens or 0, u.cache_creation_input_tokens or 0
         expected = (u.input_tokens * 3.0 + read * 0.3 + write * 3.75 + u.output_tokens * 15.0) / 1e6
         row = records(e, raw.headers["x-request-id"])
-        assert row["cached_tokens"] == read
+        assert row["cached_tokens"] == read and row["cache_write_tokens"] == write
         assert row["input_tokens"] == u.input_tokens + read + write
         assert row["cost"] == pytest.approx(expected, rel=1e-9)
     assert calls[1].parse().usage.cache_read_input_tokens

@@ -69,6 +69,7 @@ class UsageRow(NamedTuple):
     api: str | None = None  # the API product called, and its version
     api_version: int | None = None
     dropped_params: str | None = None  # comma-separated request fields not sent upstream
+    cache_write_tokens: int = 0  # prompt tokens written to the provider's cache
 
     @property
     def billed_model(self) -> str | None:

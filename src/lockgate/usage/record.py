@@ -116,10 +116,11 @@ def expand(rec: Captured) -> Expanded:
         tenant = app_id = app_name = key_id = user = None
     if usage is not None:
         inp, out, cached = usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+        written = usage.cache_creation_input_tokens
         reasoning = int(getattr(usage, "reasoning_tokens", 0) or 0)
         source = "counted" if usage_estimated else "provider"
     else:
-        inp = out = cached = reasoning = 0
+        inp = out = cached = reasoning = written = 0
         source = None
     row = UsageRow(  # positional: the column order
         request_id,
@@ -155,6 +156,7 @@ def expand(rec: Captured) -> Expanded:
         api,
         api_version,
         ",".join(dropped)[:512] if dropped else None,
+        written,
     )
     stored = None
     if payload is not None and tenant is not None:
