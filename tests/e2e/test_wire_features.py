@@ -429,3 +429,45 @@ def test_anthropic_beta_headers_go_with_the_clients_body(env: tuple[Env, Keys]) 
     last = upstream(e)
     assert last["headers"]["anthropic-beta"] == beta
     assert last["headers"]["x-api-key"] != e.key  # the gateway's credential, not the client's
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_passthrough_is_per_attempt_a_fallback_in_another_format_is_translated(
+    env: tuple[Env, Keys], stream: bool
+) -> None:
+    """m-deadfirst: an OpenAI deployment that cannot connect, then a fallback to Anthropic."""
+    e, _ = env
+    raw = oai(e).chat.completions.with_raw_response.create(
+        model="m-deadfirst",
+        messages=[{"role": "user", "content": "fall back"}],
+        stream=stream,
+        extra_body=FUTURE,
+    )
+    got = upstream(e)
+    assert got["path"] == "/v1/messages" and got["json"]["max_tokens"] > 0
+    assert "some_future_param" not in got["json"]
+    assert raw.headers["x-lockgate-fallback"] == "true"
+    assert raw.headers["x-lockgate-dropped-params"] == "some_future_param"
+    parsed = raw.parse()
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in parsed if c.choices)  # type: ignore[union-attr]
+    else:
+        text = parsed.choices[0].message.content  # type: ignore[union-attr]
+    assert text == "Mock reply to: fall back"
+
+
+def test_an_abandoned_passthrough_stream_is_billed_what_was_produced(
+    env: tuple[Env, Keys],
+) -> None:
+    e, _ = env
+    with claude(e).messages.with_streaming_response.create(
+        model="m-anthropic",
+        max_tokens=100,
+        stream=True,
+        messages=[{"role": "user", "content": "[[mock:stall=2]] one two three four five six"}],
+    ) as response:
+        request_id = response.headers["x-request-id"]
+        next(response.iter_bytes())
+    row = records(e, request_id)
+    assert row["status"] == 499 and row["usage_source"] == "counted"
+    assert row["input_tokens"] > 0 and row["output_tokens"] < 20

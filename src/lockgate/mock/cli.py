@@ -16,8 +16,10 @@ def mock_upstream_command() -> click.Command:
             "Run a standalone mock provider speaking the OpenAI, Azure OpenAI, Anthropic and "
             "Gemini wire formats, for tests, demos and benchmarks. Replies are deterministic. "
             "Put [[mock:status=503]], [[mock:slow=500]], [[mock:hang]], [[mock:malformed]], "
-            "[[mock:nousage]], [[mock:overflow]] (a context-length error) or [[mock:cut=N]] (a "
-            "stream that breaks after N tokens) in the last user message to trigger those "
+            "[[mock:nousage]], [[mock:overflow]] (a context-length error), [[mock:cut=N]] (a "
+            "stream that breaks after N tokens), [[mock:stall=N]] (a stream that stops after N "
+            "tokens until the client leaves) or [[mock:cached=N]] (N prompt tokens reported "
+            "as read from the cache) in the last user message to trigger those "
             "cases per request. "
             "Counters: GET /_mock/stats, POST /_mock/reset."
         ),

@@ -54,6 +54,7 @@ class Directives:
     overflow: bool = False  # answer 400 with the format's "prompt too long" error
     cut: int | None = None  # a stream breaks (connection dropped) after this many tokens
     cached: int = 0  # report this many prompt tokens as read from the provider's cache
+    stall: int | None = None  # a stream sends this many tokens, then waits for the client to go
 
     @property
     def any(self) -> bool:
@@ -70,6 +71,7 @@ def parse_directives(text: str) -> Directives:
     status: int | None = None
     cut: int | None = None
     cached = 0
+    stall: int | None = None
     slow = 0.0
     flags: set[str] = set()
     for name, value in _DIRECTIVE.findall(text):
@@ -81,6 +83,8 @@ def parse_directives(text: str) -> Directives:
             cut = int(value)
         elif name == "cached" and value:
             cached = int(value)
+        elif name == "stall" and value:
+            stall = int(value)
         else:
             flags.add(name)
     return Directives(
@@ -92,6 +96,7 @@ def parse_directives(text: str) -> Directives:
         overflow="overflow" in flags,
         cut=cut,
         cached=cached,
+        stall=stall,
     )
 
 

@@ -354,7 +354,14 @@ class MockApp:
             reply, usage, rid = self._answer(call, directives)
             plan = fmt.render_stream(call, reply, usage, rid, int(time.time()))
         await run_stream(
-            self.stats, self.behaviour, ex.receive, ex.send, plan, directives.hang, directives.cut
+            self.stats,
+            self.behaviour,
+            ex.receive,
+            ex.send,
+            plan,
+            directives.hang,
+            directives.cut,
+            directives.stall,
         )
 
     async def _error(self, send: Send, fmt: ChatFormat, status: int, message: str) -> None:

@@ -22,17 +22,19 @@ async def run_stream(
     plan: StreamPlan,
     hang: bool,
     cut: int | None = None,
+    stall: int | None = None,
 ) -> None:
     """Send ``plan`` while watching ``receive()`` for the client leaving.
 
     uvicorn drops writes after a disconnect silently, so the only reliable signal is
     ``http.disconnect`` from ``receive()``; whichever finishes first decides the count.
     The request body must have been read already. With ``cut``, the stream breaks after that
-    many tokens: the app raises, and the server drops the connection mid-body.
+    many tokens: the app raises, and the server drops the connection mid-body. With ``stall``,
+    it sends that many tokens and then waits for the client to leave.
     """
     stats.streams_started += 1
     stats.open_streams += 1
-    producer = asyncio.ensure_future(_produce(behaviour, send, plan, hang, cut))
+    producer = asyncio.ensure_future(_produce(behaviour, send, plan, hang, cut, stall))
     watcher = asyncio.ensure_future(until_disconnect(receive))
     completed = False
     try:
@@ -57,7 +59,12 @@ class StreamCut(Exception):
 
 
 async def _produce(
-    behaviour: MockBehaviour, send: Send, plan: StreamPlan, hang: bool, cut: int | None
+    behaviour: MockBehaviour,
+    send: Send,
+    plan: StreamPlan,
+    hang: bool,
+    cut: int | None,
+    stall: int | None = None,
 ) -> None:
     start = [(b"content-type", plan.content_type), (b"cache-control", b"no-cache")]
     await send({"type": "http.response.start", "status": 200, "headers": start})
@@ -73,6 +80,8 @@ async def _produce(
     for i, piece in enumerate(plan.tokens):
         if cut is not None and i >= cut:
             raise StreamCut(f"stream cut after {cut} token(s) by a mock directive")
+        if stall is not None and i >= stall:
+            await asyncio.Event().wait()  # until the watcher sees the client leave
         if gap and i:
             await asyncio.sleep(gap)
         await send({"type": "http.response.body", "body": piece, "more_body": True})
