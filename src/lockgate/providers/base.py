@@ -184,11 +184,16 @@ class HttpProvider:
         fmt = self.passthrough
         if fmt is None:
             raise NotImplementedError(f"provider type {self.kind} has no passthrough")
-        payload = json_body(fmt.prepare(body, model, stream))
+        payload = json_body(self.adapt_passthrough(fmt.prepare(body, model, stream)))
         sent = self.request_headers()
         if headers:
             sent = [*sent, *headers]
         return fmt, UpstreamRequest("POST", self.chat_url(model), sent, payload)
+
+    def adapt_passthrough(self, body: dict[str, Any]) -> dict[str, Any]:
+        """What this server's dialect of the format needs changed in a client's body (the
+        prepared copy; the client's own is untouched). Nothing by default."""
+        return body
 
     def request_headers(self) -> list[tuple[str, str]]:
         return getattr(self, "_headers", None) or self.headers()

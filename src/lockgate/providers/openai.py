@@ -7,7 +7,7 @@ OpenAI has no token-counting endpoint: ``count_tokens`` returns None and the gat
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from lockgate.config.models import ProviderConfig
 from lockgate.providers.base import HttpProvider, json_body
@@ -35,6 +35,14 @@ class OpenAIProvider(HttpProvider):
     def chat_request(self, req: ChatRequest, model: str) -> UpstreamRequest:
         body = wire.encode_chat_request(req, model=model, max_tokens_field=self.max_tokens_field)
         return UpstreamRequest("POST", self.chat_url(model), self._headers, json_body(body))
+
+    def adapt_passthrough(self, body: dict[str, Any]) -> dict[str, Any]:
+        # A compatible server (or Azure) takes max_tokens, as the translated path sends it.
+        if self.max_tokens_field == "max_tokens" and "max_tokens" not in body:
+            limit = body.pop("max_completion_tokens", None)
+            if limit is not None:
+                body["max_tokens"] = limit
+        return body
 
     def chat_url(self, model: str) -> str:
         return self.base_url + "/chat/completions"
