@@ -172,7 +172,7 @@ async def test_schema_is_repaired_once_then_502(inproc: Any, upstream: Upstream)
                 id="r", model=model, content=[TextPart(next(answers))], usage=Usage(5, 5)
             )
 
-        async def reply_raw(body: Any, model: str, timeouts: Any) -> RawReply:
+        async def reply_raw(body: Any, model: str, timeouts: Any, *_: Any) -> RawReply:
             # The first call sends the client's own body (same format), the repair does not.
             answer = encode_chat_response(await reply(None, model, timeouts), model=model)
             return RawReply(orjson.loads(answer), OPENAI_PASSTHROUGH, answer)

@@ -7,15 +7,19 @@ import pytest
 
 from lockgate.config.models import GuardConfig
 from lockgate.errors import ContentPolicyViolation, ResponseFormatViolation
-from lockgate.guards.output import OutputState
+from lockgate.guards.output import OutputState, check_response
 from lockgate.guards.spec import compile_guard
 from lockgate.pipeline.context import RequestContext
 from lockgate.wire.types import (
+    ChatResponse,
     Chunk,
     ResponseFormat,
     StreamEnd,
     StreamStart,
     TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
     ToolCallDelta,
     ToolCallStart,
 )
@@ -93,3 +97,40 @@ def test_a_schema_holds_the_stream_and_checks_it_at_the_end() -> None:
     run(bad, ctx(), [TextDelta("not json")])
     with pytest.raises(ResponseFormatViolation):
         bad.chunk(ctx(), StreamEnd())
+
+
+def test_reasoning_is_output_too_and_is_scanned_whole() -> None:
+    state = guard(type="pii", action="redact", entities=["email"])
+    out = run(
+        state,
+        ctx(),
+        [
+            ThinkingDelta("mail bob@exa"),
+            ThinkingDelta("mple.com later"),
+            ThinkingDelta(signature="sig"),
+            ThinkingDelta(redacted="opaque"),  # encrypted: nothing to scan
+            ThinkingDelta("unsigned reasoning of carol@example.org"),  # released at the end
+            TextDelta("done"),
+            StreamEnd(),
+        ],
+    )
+    thoughts = [c for c in out if isinstance(c, ThinkingDelta)]
+    assert thoughts[0] == ThinkingDelta("mail [REDACTED:EMAIL] later", signature="sig")
+    assert thoughts[1] == ThinkingDelta(redacted="opaque")
+    assert thoughts[2].text == "unsigned reasoning of [REDACTED:EMAIL]"
+    assert "example" not in repr(out)
+
+
+async def test_reasoning_in_a_complete_response_is_scanned() -> None:
+    state = guard(type="pii", action="redact", entities=["email"])
+    resp = ChatResponse(
+        id="r",
+        model="m",
+        content=[TextPart("ok")],
+        thinking=[ThinkingPart("ask bob@example.com", "sig"), ThinkingPart(redacted="x")],
+    )
+    out = await check_response(ctx(), state, resp)
+    assert out.thinking == [
+        ThinkingPart("ask [REDACTED:EMAIL]", "sig"),
+        ThinkingPart(redacted="x"),
+    ]

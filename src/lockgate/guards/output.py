@@ -27,6 +27,7 @@ from lockgate.wire.types import (
     StreamEnd,
     TextDelta,
     TextPart,
+    ThinkingDelta,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -40,7 +41,16 @@ REPAIR = (
 
 
 class OutputState:
-    __slots__ = ("_args", "_held", "_scanners", "counts", "format", "schema", "text_guards")
+    __slots__ = (
+        "_args",
+        "_held",
+        "_scanners",
+        "_thinking",
+        "counts",
+        "format",
+        "schema",
+        "text_guards",
+    )
 
     def __init__(self, guards: tuple[Guard, ...], fmt: ResponseFormat | None) -> None:
         self.text_guards = tuple(g for g in guards if g.detectors)
@@ -51,6 +61,7 @@ class OutputState:
         self._scanners: list[StreamScanner] | None = None
         self._args: dict[int, list[str]] = {}
         self._held: list[str] = []  # text held for the schema check
+        self._thinking: list[str] = []  # reasoning of the open thinking block
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -90,9 +101,20 @@ class OutputState:
         if isinstance(chunk, ToolCallDelta):
             self._args.setdefault(chunk.index, []).append(chunk.arguments)
             return []
+        if isinstance(chunk, ThinkingDelta) and self.text_guards and chunk.redacted is None:
+            # Reasoning is held like tool arguments and scanned whole when its block closes
+            # (its signature), or at the end of a stream whose reasoning has no signature.
+            self._thinking.append(chunk.text)
+            if chunk.signature is None:
+                return []
+            return [self._release_thinking(ctx, chunk.signature)]
         if isinstance(chunk, StreamEnd):
             return self._end(ctx, chunk)
         return [chunk]
+
+    def _release_thinking(self, ctx: RequestContext, signature: str | None) -> ThinkingDelta:
+        text, self._thinking = "".join(self._thinking), []
+        return ThinkingDelta(self.guard_text(ctx, text), signature=signature)
 
     def _feed(self, ctx: RequestContext, text: str, final: bool) -> str:
         if self._scanners is None:
@@ -118,6 +140,8 @@ class OutputState:
 
     def _end(self, ctx: RequestContext, end: StreamEnd) -> list[Chunk]:
         out: list[Chunk] = []
+        if self._thinking:
+            out.append(self._release_thinking(ctx, None))
         text = self._feed(ctx, "", final=True)
         if self.schema is not None:
             text = "".join(self._held) + text
@@ -160,7 +184,11 @@ async def check_response(
         calls = [
             ToolCall(c.id, c.name, state.guard_text(ctx, c.arguments)) for c in resp.tool_calls
         ]
-        resp = replace(resp, content=content, tool_calls=calls)
+        # Reasoning is output too (a redaction voids its signature: the guard's choice).
+        thinking = [
+            replace(t, text=state.guard_text(ctx, t.text)) if t.text else t for t in resp.thinking
+        ]
+        resp = replace(resp, content=content, tool_calls=calls, thinking=thinking)
         state.record(ctx)
     return resp
 
