@@ -400,18 +400,23 @@ def test_a_redacted_prompt_never_reaches_the_provider_unredacted(
     if model == "m-openai":
         c = oai(e, keys.guarded)
         messages = [{"role": "user", "content": f"mail {EMAIL} please"}]
+        # A field no guard reads must not carry the text past the guards either.
+        unread = {"prediction": {"type": "content", "content": f"to {EMAIL}"}}
         out = c.chat.completions.create(
-            model=model, messages=messages, stream=stream, extra_body=FUTURE
+            model=model, messages=messages, stream=stream, extra_body=unread
         )  # type: ignore[call-overload]
         list(out) if stream else None
     else:
         a = claude(e, keys.guarded)
-        msgs = [{"role": "user", "content": f"mail {EMAIL} please"}]
+        msgs = [{"role": "user", "content": "mail the team please"}]  # nothing to redact here
+        extra = {"container": f"box of {EMAIL}"}  # ... but a field the guards do not read
         if stream:
-            with a.messages.stream(model=model, max_tokens=50, messages=msgs) as s:  # type: ignore[arg-type]
+            with a.messages.stream(
+                model=model, max_tokens=50, messages=msgs, extra_body=extra
+            ) as s:  # type: ignore[arg-type]
                 s.get_final_message()
         else:
-            a.messages.create(model=model, max_tokens=50, messages=msgs)  # type: ignore[arg-type]
+            a.messages.create(model=model, max_tokens=50, messages=msgs, extra_body=extra)  # type: ignore[arg-type]
     raw = orjson.dumps(upstream(e)["json"]).decode()
     assert EMAIL not in raw and "mail" in raw
 

@@ -50,6 +50,8 @@ class InputGuards:
         if found is None or not found.input:
             return
         if ctx.chat is not None:
+            # The client's own body must not go upstream: it may carry text no guard read.
+            ctx.prompt_inspected = True
             segments = chat_segments(ctx.chat)
             changed = await self._scan(ctx, found.input, segments)
             if changed:

@@ -251,10 +251,11 @@ class DataPlane:
         if kind == "count_tokens":
             await self._count_tokens(ctx, route, req, send)
             return
-        # The client's own body may go to a provider of its format when no policy rewrote
-        # the request (a redaction replaces ctx.chat); the reply is relayed undecoded when no
-        # policy looks at it either.
-        raw = data if req is decoded and ctx.api is None and isinstance(data, dict) else None
+        # The client's own body may go to a provider of its format when no policy read or
+        # rewrote the prompt (an input guard; a redaction replaces ctx.chat); the reply is
+        # relayed undecoded when no policy looks at it either.
+        same = req is decoded and not ctx.prompt_inspected and ctx.api is None
+        raw = data if same and isinstance(data, dict) else None
         relay = raw is not None and not ctx.runtime.pipeline.sees_output(ctx)
         if req.stream:
             await stream_chat(ctx, fmt, self.router, route, req, send, raw, relay)

@@ -71,6 +71,9 @@ class RequestContext:
     # and the request log; empty for same-format passthrough.
     dropped_params: tuple[str, ...] = ()
     passthrough: bool = False  # the attempt that served sent the client's own body
+    # A policy read the prompt's text (an input guard): the provider then gets the request
+    # re-encoded from what was read, never the client's body with fields nobody scanned.
+    prompt_inspected: bool = False
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     # Pipeline bookkeeping: how far on_request got, and each admitting policy's state.
     policies_ran: int = 0
