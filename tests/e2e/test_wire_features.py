@@ -384,6 +384,15 @@ def test_overloaded_claude_is_529_for_anthropic_clients_503_for_openai(
             messages=[{"role": "user", "content": "[[mock:status=529]]"}],
         )
     assert err.value.status_code == 529
+    with (
+        pytest.raises(anthropic.OverloadedError),
+        claude(e).messages.stream(
+            model="m-anthropic",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "[[mock:status=529]] streamed"}],
+        ) as s,
+    ):
+        s.get_final_message()
     with pytest.raises(openai.InternalServerError) as oerr:
         oai(e).chat.completions.create(
             model="m-anthropic", messages=[{"role": "user", "content": "[[mock:status=529]]"}]
