@@ -263,8 +263,13 @@ def test_reasoning_effort_to_claude_becomes_thinking(env: tuple[Env, Keys]) -> N
     assert got["thinking"] == {"type": "enabled", "budget_tokens": 8192}
     assert got["max_tokens"] == 8192 + 500  # room for the answer beyond the budget
     assert r.headers["x-lockgate-dropped-params"] == "seed"
-    message = r.parse().choices[0].message
+    parsed = r.parse()
+    message = parsed.choices[0].message
     assert message.content == "Mock reply to: think hard"  # never the reasoning
+    # Anthropic bills thinking inside output_tokens without a count of its own: counted.
+    assert parsed.usage is not None and parsed.usage.completion_tokens_details is not None
+    reasoning = parsed.usage.completion_tokens_details.reasoning_tokens or 0
+    assert 0 < reasoning < parsed.usage.completion_tokens
     assert (message.model_extra or {})["reasoning_content"] == "Thinking about: think hard"
     assert records(e, r.headers["x-request-id"])["dropped_params"] == ["seed"]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from lockgate.usage.tokenizer import count, encoding
-from lockgate.usage.tokens import estimate_request
-from lockgate.wire.types import ChatRequest, Message, TextPart, Tool
+from lockgate.usage.tokens import estimate_request, fill_reasoning
+from lockgate.wire.types import ChatRequest, Message, TextPart, Tool, Usage
 
 
 def test_o200k_counts_known_texts() -> None:
@@ -31,3 +31,15 @@ def test_tools_are_counted() -> None:
     tool = Tool(name="lookup", description="Find a thing", parameters={"type": "object"})
     with_tool = ChatRequest(model="m", messages=plain.messages, tools=[tool])
     assert estimate_request(with_tool) > estimate_request(plain) + 5
+
+
+def test_fill_reasoning_counts_thinking_within_the_output() -> None:
+    usage = Usage(input_tokens=10, output_tokens=50)
+    fill_reasoning(usage, "Let me think about the weather in Paris first.")
+    assert 0 < usage.reasoning_tokens <= 50
+    capped = Usage(input_tokens=1, output_tokens=2)
+    fill_reasoning(capped, "a long chain of thought " * 20)
+    assert capped.reasoning_tokens == 2  # never more than the output it is part of
+    reported = Usage(input_tokens=1, output_tokens=9, reasoning_tokens=4)
+    fill_reasoning(reported, "text")
+    assert reported.reasoning_tokens == 4  # a provider's own count wins

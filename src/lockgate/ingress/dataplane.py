@@ -54,7 +54,7 @@ from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Runtime, Target
 from lockgate.serving.context import ON_DISCONNECT
 from lockgate.serving.tls import CLIENT_CERT
-from lockgate.usage.tokens import estimate_request, estimate_text
+from lockgate.usage.tokens import estimate_request, estimate_text, fill_reasoning
 from lockgate.wire import formats
 from lockgate.wire.api_product import API_FORMAT
 from lockgate.wire.formats import IngressFormat
@@ -72,10 +72,15 @@ EMBEDDINGS_SLICE = 256
 
 def chat_usage(req: ChatRequest, resp: ChatResponse) -> tuple[Usage, bool]:
     """The provider's usage, or an estimate (flagged) when it reported none."""
+    thinking = "".join(t.text for t in resp.thinking) if resp.thinking else ""
     if resp.usage is not None:
+        fill_reasoning(resp.usage, thinking)
         return resp.usage, False
     out = estimate_text(resp.text()) + sum(estimate_text(c.arguments) for c in resp.tool_calls)
-    return Usage(input_tokens=estimate_request(req), output_tokens=out), True
+    out += estimate_text(thinking) if thinking else 0
+    usage = Usage(input_tokens=estimate_request(req), output_tokens=out)
+    fill_reasoning(usage, thinking)
+    return usage, True
 
 
 class DataPlane:

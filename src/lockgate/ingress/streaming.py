@@ -24,7 +24,7 @@ from lockgate.providers.base import ChunkStream, HttpProvider, passthrough_to
 from lockgate.providers.stream import RawEventStream, named
 from lockgate.routing.router import Router
 from lockgate.runtime import ModelRoute, Target
-from lockgate.usage.tokens import estimate_request, estimate_text
+from lockgate.usage.tokens import estimate_request, estimate_text, fill_reasoning
 from lockgate.wire.formats import IngressFormat
 from lockgate.wire.replay import response_chunks
 from lockgate.wire.types import (
@@ -45,17 +45,21 @@ log = logging.getLogger("lockgate.dataplane")
 class _Relay:
     """Keeps what was relayed, so usage can be counted when the provider reports none."""
 
-    __slots__ = ("estimated", "input_usage", "pieces", "usage")
+    __slots__ = ("estimated", "input_usage", "pieces", "thoughts", "usage")
 
     def __init__(self) -> None:
         self.pieces: list[str] = []
+        self.thoughts: list[str] = []  # reasoning text, also in pieces
         self.usage: Usage | None = None
         self.input_usage: Usage | None = None
         self.estimated = False
 
     def observe(self, chunk: object) -> None:
-        if isinstance(chunk, TextDelta | ThinkingDelta):
+        if isinstance(chunk, TextDelta):
             self.pieces.append(chunk.text)
+        elif isinstance(chunk, ThinkingDelta):
+            self.pieces.append(chunk.text)
+            self.thoughts.append(chunk.text)
         elif isinstance(chunk, ToolCallDelta):
             self.pieces.append(chunk.arguments)
         elif isinstance(chunk, ToolCallStart):
@@ -72,6 +76,7 @@ class _Relay:
         inp = reported.input_tokens if reported is not None else estimate_request(req)
         out = estimate_text("".join(self.pieces)) if self.pieces else 0
         usage = Usage(input_tokens=inp, output_tokens=out)
+        fill_reasoning(usage, "".join(self.thoughts))
         if reported is not None:
             usage.cached_input_tokens = reported.cached_input_tokens
             usage.cache_creation_input_tokens = reported.cache_creation_input_tokens
@@ -179,10 +184,13 @@ async def _relay(
                 chunk, TextDelta | ThinkingDelta | ToolCallStart
             ):
                 ctx.first_token_at = time.monotonic()
-            if isinstance(chunk, StreamEnd) and chunk.usage is None:
-                # The provider reported no usage: the client gets counted tokens, not 0 / 0.
-                chunk.usage = relay.usage = relay.counted(req)
-                relay.estimated = True
+            if isinstance(chunk, StreamEnd):
+                if chunk.usage is None:
+                    # The provider reported no usage: the client gets counted tokens, not 0 / 0.
+                    chunk.usage = relay.usage = relay.counted(req)
+                    relay.estimated = True
+                elif relay.thoughts:
+                    fill_reasoning(chunk.usage, "".join(relay.thoughts))
             if hooks:
                 out = b"".join(encoder.encode(c) for c in apply_chunk_hooks(hooks, ctx, chunk))
             else:
@@ -210,6 +218,7 @@ async def _relay_raw(
 
     def count() -> Usage:
         relay.pieces.clear()
+        relay.thoughts.clear()
         relay.input_usage = scanner.input_usage
         for chunk in stream.decoded():
             if not isinstance(chunk, StreamStart | StreamEnd):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import orjson
 
 from lockgate.usage.tokenizer import count
-from lockgate.wire.types import ChatRequest, ImagePart, Message, TextPart
+from lockgate.wire.types import ChatRequest, ImagePart, Message, TextPart, Usage
 
 MESSAGE_OVERHEAD = 3
 NAME_OVERHEAD = 1
@@ -53,3 +53,10 @@ def estimate_request(req: ChatRequest) -> int:
         ]
         n += count(orjson.dumps(specs).decode())
     return n
+
+
+def fill_reasoning(usage: Usage, thinking: str) -> None:
+    """A provider that bills reasoning inside ``output_tokens`` without counting it apart
+    (Anthropic): the reasoning share is counted from the thinking text, within the output."""
+    if thinking and usage.reasoning_tokens == 0:
+        usage.reasoning_tokens = min(usage.output_tokens, count(thinking))
