@@ -128,10 +128,10 @@ async def stream_chat(
     raw: dict[str, Any] | None = None,
     relay_raw: bool = False,
 ) -> None:
-    """``raw``: the client's body, when it may go upstream as it is (no policy rewrote the
-    request): a provider of the client's format gets it. ``relay_raw``: no policy looks at the
-    stream either, so its events are relayed undecoded. Both are decided per attempt: a
-    fallback in another format is encoded and decoded as usual."""
+    """``raw``: the client's body, when it may go upstream as it is (no policy read or
+    rewrote the prompt): a provider of the client's format gets it. ``relay_raw``: no policy
+    looks at the stream either, so its events are relayed undecoded. Both are decided per
+    attempt: a fallback in another format is encoded and decoded as usual."""
 
     def attempt(target: Target, r: ModelRoute) -> Awaitable[ChunkStream | RawEventStream]:
         direct = passthrough_target(ctx, target, raw)
@@ -143,9 +143,9 @@ async def stream_chat(
         return target.provider.open_stream(req, target.model, r.timeouts)
 
     stream = await router.run(ctx, route, attempt)
-    note_dropped(ctx, req)
     relay = _Relay()
     try:
+        note_dropped(ctx, req)
         await send(
             {
                 "type": "http.response.start",
