@@ -490,3 +490,34 @@ def test_an_abandoned_passthrough_stream_is_billed_what_was_produced(
     row = records(e, request_id)
     assert row["status"] == 499 and row["usage_source"] == "counted"
     assert row["input_tokens"] > 0 and row["output_tokens"] < 20
+
+
+def test_an_openai_tool_loop_with_reasoning_against_claude(env: tuple[Env, Keys]) -> None:
+    """An OpenAI client cannot send thinking blocks back: the turn after a tool call goes
+    without thinking (named as dropped) rather than failing as Anthropic would make it."""
+    e, _ = env
+    c = oai(e)
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    first = [{"role": "user", "content": "weather in Rome"}]
+    r = c.chat.completions.create(
+        model="m-anthropic",
+        messages=first,
+        tools=tools,
+        reasoning_effort="low",  # type: ignore[arg-type]
+    )
+    assert upstream(e)["json"]["thinking"]["budget_tokens"] == 2048
+    call = r.choices[0].message.tool_calls[0]  # type: ignore[index]
+    follow = [
+        *first,
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+    ]
+    raw = c.chat.completions.with_raw_response.create(
+        model="m-anthropic",
+        messages=follow,
+        tools=tools,
+        reasoning_effort="low",  # type: ignore[arg-type]
+    )
+    assert raw.parse().choices[0].message.content == "Tool result: sunny"
+    assert raw.headers["x-lockgate-dropped-params"] == "reasoning_effort"
+    assert "thinking" not in upstream(e)["json"]

@@ -9,7 +9,7 @@ import pytest
 from lockgate.errors import InvalidRequest
 from lockgate.wire import anthropic, gemini, openai
 from lockgate.wire.reasoning import EFFORT_BUDGETS, budget_of, effort_of, output_limit
-from lockgate.wire.types import ChatRequest, Message, Reasoning, TextPart
+from lockgate.wire.types import ChatRequest, Message, Reasoning, TextPart, ThinkingPart
 
 
 def _req(reasoning: Reasoning | None, max_tokens: int | None = None) -> ChatRequest:
@@ -150,3 +150,22 @@ def test_anthropic_thinking_is_validated(thinking: object, param: str) -> None:
 def test_a_small_budget_is_raised_to_anthropics_minimum() -> None:
     body = anthropic.encode_chat_request(_req(Reasoning(budget=100), 4000), model="c")
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+
+
+def test_a_tool_turn_without_its_thinking_goes_without_thinking() -> None:
+    """Anthropic rejects thinking when the last assistant turn called a tool without its
+    thinking block (an OpenAI client cannot send one): that request goes without it."""
+    body = _openai(reasoning_effort="medium")
+    body["messages"] = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+    ]  # fmt: skip
+    req = openai.decode_chat_request(body)
+    assert "thinking" not in anthropic.encode_chat_request(req, model="c")
+    assert anthropic.dropped_params(req) == ["reasoning_effort"]
+    # With the block (an Anthropic client's tool loop), thinking stays on.
+    req.messages[1].thinking.append(ThinkingPart("t", "sig"))
+    assert anthropic.encode_chat_request(req, model="c")["thinking"]["budget_tokens"] == 8192
+    assert anthropic.dropped_params(req) == []

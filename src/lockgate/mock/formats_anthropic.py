@@ -87,11 +87,16 @@ def _thinking_enabled(data: dict[str, Any]) -> bool:
 
 
 def _check_thinking(data: dict[str, Any]) -> None:
-    """As Anthropic does with thinking on: an assistant turn that called a tool must start with
-    the thinking block the model wrote, signature intact."""
-    for i, m in enumerate(require_list(data, "messages")):
-        content = m.get("content") if isinstance(m, dict) else None
-        if m.get("role") != "assistant" or not isinstance(content, list):
+    """As Anthropic does with thinking on: the last assistant turn, when it called a tool,
+    must start with the thinking block the model wrote, signature intact."""
+    messages = require_list(data, "messages")
+    last = [
+        i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"
+    ]
+    for i in last[-1:]:
+        m = messages[i]
+        content = m.get("content")
+        if not isinstance(content, list) or not content:
             continue
         if not any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content):
             continue

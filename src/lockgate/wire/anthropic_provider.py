@@ -171,7 +171,7 @@ def encode_chat_request(
         raise InvalidRequest("n > 1 is not supported by Anthropic models", param="n")
     body = _tools_and_context(req, model)
     body["max_tokens"] = req.max_tokens or default_max_tokens
-    if req.reasoning is not None:
+    if req.reasoning is not None and not thinking_blocked(req):
         _encode_thinking(req.reasoning, req.max_tokens, default_max_tokens, body)
     if req.stop:
         body["stop_sequences"] = list(req.stop)
@@ -211,10 +211,26 @@ def _unmapped_effort(req: ChatRequest) -> bool:
     return r is not None and r.effort is not None and r.effort not in EFFORT_BUDGETS
 
 
+def thinking_blocked(req: ChatRequest) -> bool:
+    """With thinking on, Anthropic requires the last assistant turn that called tools to start
+    with its thinking block. A client that cannot send those back (an OpenAI client in a tool
+    loop) gets that turn without thinking, rather than a 400 it cannot fix."""
+    r = req.reasoning
+    if r is None or not r.enabled:
+        return False
+    for msg in reversed(req.messages):
+        if msg.role == "assistant":
+            return bool(msg.tool_calls) and not msg.thinking
+    return False
+
+
 def dropped_params(req: ChatRequest) -> list[str]:
     """Canonical fields set on ``req`` that an Anthropic request does not carry (see the
     table in ``lockgate.wire.anthropic``)."""
     out: list[str] = []
+    if thinking_blocked(req):
+        assert req.reasoning is not None
+        out.append("reasoning_effort" if req.reasoning.effort is not None else "thinking")
     if _unmapped_effort(req):
         out.append("reasoning_effort")
     if req.seed is not None:
