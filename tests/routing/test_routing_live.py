@@ -234,7 +234,7 @@ async def test_fallbacks_obey_plan_and_residency(inproc: Any, mock_upstream: Moc
         },
         "plans": {"basic": {"models": ["main", "us-model", "eu-model"]}},
     }
-    async with inproc(doc) as gw:
+    async with gateway(inproc, doc) as gw:
         eu_key = await gw.key("acme", "bot", plan="basic")
         gw.gw.store.update_tenant("acme", residency=["eu"])
         await gw.gw.refresher.refresh_now()
@@ -247,6 +247,13 @@ async def test_fallbacks_obey_plan_and_residency(inproc: Any, mock_upstream: Moc
         # plan) and us-model (outside the tenant's residency) were never tried.
         stats = mock_stats(up)
         assert stats["requests"] == 1 and stats["last_request"]["json"]["model"] == "eu-m"
+        # ... and the request log says why it went there
+        await gw.gw.obs.flush()
+        r = await gw.client.get("/admin/v1/requests", headers={"authorization": f"Bearer {ADMIN}"})
+        assert r.status_code == 200, r.text
+        routing = r.json()["rows"][0]["routing"]
+        assert "main down/m: failed" in routing and "fell back" in routing, routing
+        assert "gold" in routing and "us-model" in routing, routing  # the skips, with reasons
 
 
 async def test_context_window_estimate_and_provider_error_move_to_a_larger_window(

@@ -373,4 +373,5 @@ def request_row(m: Any) -> dict[str, Any]:
         "api_version": m["api_version"],
         "dropped_params": m["dropped_params"].split(",") if m["dropped_params"] else [],
         "cache_write_tokens": m["cache_write_tokens"],
+        "routing": m["routing"],
     }

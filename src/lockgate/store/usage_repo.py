@@ -70,6 +70,7 @@ class UsageRow(NamedTuple):
     api_version: int | None = None
     dropped_params: str | None = None  # comma-separated request fields not sent upstream
     cache_write_tokens: int = 0  # prompt tokens written to the provider's cache
+    routing: str | None = None  # the routing steps, when not simply served by the first choice
 
     @property
     def billed_model(self) -> str | None:

@@ -71,6 +71,8 @@ usage_records = Table(
     Column("dropped_params", String(512)),
     # Prompt tokens written to the provider's cache (priced at cache_write; migration 0005).
     Column("cache_write_tokens", BigInteger, nullable=False, server_default="0"),
+    # Why the request went where it went, when not simply to its first choice (migration 0006).
+    Column("routing", String(1024)),
     PrimaryKeyConstraint("request_id", "ts", name="pk_usage_records"),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_tenant_ts", "tenant", "ts"),

@@ -52,6 +52,7 @@ def capture(ctx: RequestContext) -> Captured:
         ctx.api,
         ctx.api_version,
         ctx.dropped_params,
+        ctx.routing,
     )
 
 
@@ -102,6 +103,7 @@ def expand(rec: Captured) -> Expanded:
         api,
         api_version,
         dropped,
+        routing,
     ) = rec
     finished = finished_at if finished_at is not None else started
     latency = (finished - started) * 1000.0
@@ -157,6 +159,7 @@ def expand(rec: Captured) -> Expanded:
         api_version,
         ",".join(dropped)[:512] if dropped else None,
         written,
+        routing.summary()[:1024] if routing is not None and routing.steps else None,
     )
     stored = None
     if payload is not None and tenant is not None:
