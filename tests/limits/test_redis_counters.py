@@ -120,3 +120,42 @@ async def test_settlements_survive_an_outage(redis_client: Client) -> None:
     now[0] = 2.0
     await c.flush()
     assert (await c.admit([check(TOKENS, 100, p)], 0.0, "r2", 600.0)).admitted
+
+
+async def test_admissions_of_one_loop_turn_share_a_pipeline_in_arrival_order(
+    redis_client: Client,
+) -> None:
+    client, p = redis_client
+    c = RedisCounters(client)
+    pipelines = 0
+    make = client.pipeline
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal pipelines
+        pipelines += 1
+        return make(*args, **kwargs)  # type: ignore[arg-type]
+
+    client.pipeline = counting  # type: ignore[method-assign]
+    try:
+        req = check(REQUESTS, 1, p)  # 10 requests
+        decisions = await asyncio.gather(*(c.admit([req], 0.0, f"r{i}", 600.0) for i in range(25)))
+    finally:
+        del client.pipeline
+    assert [d.admitted for d in decisions] == [True] * 10 + [False] * 15
+    assert [d.outcomes[0].remaining for d in decisions[:10]] == [9.0 - i for i in range(10)]
+    assert pipelines == 1 and c.calls == 25
+
+
+async def test_a_failed_batch_fails_every_admission_in_it(redis_client: Client) -> None:
+    _, p = redis_client
+    dead = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5)
+    c = RedisCounters(dead)
+    try:
+        results = await asyncio.gather(
+            *(c.admit([check(REQUESTS, 1, p)], 0.0, f"r{i}", 9.0) for i in range(3)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, StateUnavailable) for r in results)
+        assert c.outages == 1
+    finally:
+        await dead.aclose()

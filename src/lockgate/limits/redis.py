@@ -2,9 +2,12 @@
 
 Admission is one ``EVALSHA`` per request for all its counters (one per hash-tag group: a
 second call only when an IP- or global-scope limit applies alongside tenant ones; if a later
-group refuses, the earlier group's reservations are given back). Settlements are queued and
-sent together, one pipeline per event-loop turn, off the request's path; a settlement that
-cannot be sent is kept and retried, so nothing is billed twice or lost.
+group refuses, the earlier group's reservations are given back). The admissions of requests
+that arrive in the same event-loop turn go to Redis together, in one pipeline: each script
+still runs atomically on its own, in arrival order, and each request waits for one round trip,
+but the client's per-command work is shared. Settlements are queued and sent together, one
+pipeline per event-loop turn, off the request's path; a settlement that cannot be sent is kept
+and retried, so nothing is billed twice or lost.
 
 When Redis cannot be reached, calls fail fast for ``retry_after`` seconds (no request waits
 on a dead socket) with ``StateUnavailable``; each limit's ``on_state_error`` decides what the
@@ -19,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -47,6 +51,59 @@ class _Settlement:
     force: bool = False
 
 
+class _AdmitBatch:
+    """Admission scripts of one event-loop turn, sent as one pipeline (results in order)."""
+
+    __slots__ = ("_client", "_queued", "_script", "_sending")
+
+    def __init__(self, client: Redis, script: Any) -> None:
+        self._client = client
+        self._script = script
+        self._queued: list[tuple[list[str], list[str | float], asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
+
+    def call(self, keys: list[str], args: list[str | float]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        if not self._queued:
+            loop.call_soon(self._send_queued)
+        self._queued.append((keys, args, fut))
+        return fut
+
+    def _send_queued(self) -> None:
+        batch, self._queued = self._queued, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(
+        self, batch: list[tuple[list[str], list[str | float], asyncio.Future[Any]]]
+    ) -> None:
+        try:
+            if len(batch) == 1:  # nothing to share: a plain call costs less than a pipeline
+                keys, args, _ = batch[0]
+                results: list[Any] = [await self._script(keys=keys, args=args)]
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                for keys, args, _ in batch:
+                    await self._script(keys=keys, args=args, client=pipe)
+                results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # the connection failed: every caller learns it
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc if isinstance(exc, Exception) else RedisError(str(exc)))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, fut), result in zip(batch, results, strict=True):
+            if fut.done():  # its request was cancelled meanwhile
+                continue
+            if isinstance(result, Exception):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+
+
 class RedisCounters:
     kind = "redis"
 
@@ -60,6 +117,7 @@ class RedisCounters:
     ) -> None:
         self._client = client
         self._admit = client.register_script(ADMIT)
+        self._admits = _AdmitBatch(client, self._admit)
         self._settle = client.register_script(SETTLE)
         self._on_alert = on_alert
         self._retry_after = retry_after
@@ -140,7 +198,7 @@ class RedisCounters:
                 "1" if c.tracked else "0",
             ]
         self.calls += 1
-        raw = await self._admit(keys=keys, args=args)
+        raw = await self._admits.call(keys, args)
         outs = []
         for j in range(len(part)):
             remaining, reset, wait = (float(x) for x in raw[1 + 3 * j : 4 + 3 * j])
