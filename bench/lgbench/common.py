@@ -51,8 +51,10 @@ POLICY_NOTE = (
     " and cost limits (`plans.bench` in `lockgate.bench.yaml.tmpl`: every request reserves its"
     " prompt tokens counted with the tokenizer plus max_tokens and their cost, and settles to the"
     " upstream's usage after the response). Limits are set high enough never to refuse during a"
-    " run. State backend: see the command (`--state`, default memory). Usage logging is not"
-    " built yet and is not on the path."
+    " run. State backend: see the command (`--state`, default memory). Usage logging is on the"
+    " path as configured by default: a usage record per call written in batches to the SQLite"
+    " store (with its rollups) from a thread of the gateway process, and one JSON request line"
+    " per call on the `lockgate.requests` logger."
 )
 CONTENT_RE = re.compile(rb'"content"\s*:\s*"[^"]')
 
