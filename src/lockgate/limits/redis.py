@@ -126,7 +126,7 @@ class RedisCounters:
         self._pending: list[_Settlement] = []
         self._flusher: asyncio.Task[None] | None = None
         self.outages = 0  # times the backend became unreachable
-        self.calls = 0  # Redis round trips made for admissions
+        self.calls = 0  # admission scripts run (one round trip each, shared within a loop turn)
 
     # --- health ----------------------------------------------------------------------------
 

@@ -103,16 +103,12 @@ class Scanner:
         return encode_event(orjson.dumps(obj), "message_delta")
 
 
-def scanner(model: str, include_usage: bool, count: Counter) -> Scanner:
-    return Scanner(model, include_usage, count)
-
-
 ANTHROPIC_PASSTHROUGH = PassthroughFormat(
     name="anthropic",
     prepare=prepare,
     reply=reply,
     decode=decode_chat_response,
-    scanner=scanner,
+    scanner=Scanner,
     # Betas turn on features the body then uses (interleaved thinking, 1-hour cache TTLs,
     # context management...): a body that needs them is useless without them.
     forwarded_headers=(b"anthropic-beta",),

@@ -146,15 +146,11 @@ class Scanner:
         return encode_event(orjson.dumps(chunk))
 
 
-def scanner(model: str, include_usage: bool, count: Counter) -> Scanner:
-    return Scanner(model, include_usage, count)
-
-
 OPENAI_PASSTHROUGH = PassthroughFormat(
     name="openai",
     prepare=prepare,
     reply=reply,
     decode=decode_chat_response,
-    scanner=scanner,
+    scanner=Scanner,
     forwarded_headers=(b"openai-beta",),
 )
