@@ -4,6 +4,8 @@ gateways here poll once an hour, so only a notification can tell them."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -63,3 +65,48 @@ async def test_creation_and_revocation_reach_the_other_gateway(
         assert (await admin.delete(f"/keys/{key['id']}")).status_code == 204
         await asyncio.wait_for(until(lambda: b.keys.lookup(key["key"]) is None), 10)
     assert b.notifier is not None and b.notifier.received >= 2
+
+
+CYCLES = """
+import asyncio, sys, tempfile
+from pathlib import Path
+import httpx
+from lockgate.app import Gateway
+from lockgate.config.models import Config
+
+async def once(tmp):
+    gw = Gateway(Config.model_validate({
+        "version": 1, "storage": f"sqlite:///{tmp / 'c.db'}", "state": sys.argv[1],
+        "providers": {"demo": {"type": "mock"}},
+        "models": {"m": {"deployments": [{"provider": "demo", "model": "x"}]}},
+    }))
+    await gw.startup()
+    try:
+        transport = httpx.ASGITransport(app=gw)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
+            assert (await c.get("/readyz")).status_code == 200
+    finally:
+        await gw.shutdown()
+
+async def main():
+    for n in range(20):
+        with tempfile.TemporaryDirectory() as tmp:
+            await once(Path(tmp))
+    print("stopped 20 times")
+
+asyncio.run(main())
+"""
+
+
+def test_a_gateway_with_notifications_shuts_down_every_time(redis_url: str) -> None:
+    """redis-py's pub/sub read sometimes swallows the cancellation that shutdown sends; the
+    notifier must stop anyway. Before the fix a gateway on Redis hung at shutdown within its
+    first few start/stop cycles under ``asyncio.run`` (pytest's loop does not show it, hence
+    a child process)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CYCLES, redis_url], capture_output=True, text=True, timeout=90
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError("a gateway did not finish shutting down") from exc
+    assert done.returncode == 0 and "stopped 20 times" in done.stdout, done.stderr

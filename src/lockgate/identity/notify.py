@@ -22,6 +22,7 @@ from lockgate.errors import describe
 log = logging.getLogger("lockgate.identity")
 
 RETRY = 1.0  # seconds between reconnection attempts while Redis is unreachable
+STOP_POLL = 0.1  # seconds between cancellations when stopping
 
 
 def channel_for(store_id: str) -> str:
@@ -49,10 +50,15 @@ class IdentityNotifier:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        # redis-py's pub/sub read can swallow a cancellation and go on listening (the
+        # gateway's shutdown then hung for ever): cancel again until the task has ended.
+        while not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task], timeout=STOP_POLL)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def publish(self, version: int) -> None:
         """Announce ``version``; a failure is logged, never raised (polling catches up)."""
